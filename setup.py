@@ -1,0 +1,28 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="slim_dg",
+    version="0.1.0",
+    description="Domain generalization with adversarial augmentation and SLIM (Stochastic Loss Integration Method)",
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["slim_dg", "slim_dg.*"]),
+    install_requires=[
+        "torch>=2.1,<=2.14.1",
+        "torchvision>=0.16,<=0.29.1",
+        "timm>=1.0.3",  # forward_intermediates on ResNet/ViT/ConvNeXt
+        "yacs>=0.1.8",
+        "pyyaml",
+        "numpy",
+        "pillow",
+        "scikit-learn",  # the embedded digits_dg dataset is built from its bundled data
+        "wilds>=2.0",
+        "tensorboard",
+        "tqdm",
+        "matplotlib",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+    entry_points={"console_scripts": ["slim-dg-train=slim_dg.engine.launch:main"]},
+)

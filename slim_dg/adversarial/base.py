@@ -1,0 +1,95 @@
+"""The adversary interface: own parameters, ``forward`` on the adversarial version of a batch,
+and an inner loop that ascends a given objective.
+
+The inner loop takes gradients with ``torch.autograd.grad`` with respect to the adversary's
+parameters only, so nothing is accumulated into the network's ``.grad`` and the optimizer never
+sees the inner loop. Batch-norm running statistics are frozen during adversarial passes unless
+``update_bn`` is set.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+@contextlib.contextmanager
+def adversarial_mode(model: nn.Module, bn_mode: str = "train", update_bn: bool = False) -> Iterator[None]:
+    """``bn_mode`` "eval" runs the passes in eval mode (running statistics, no dropout); "train"
+    normalises with batch statistics, and unless ``update_bn`` leaves the running ones untouched."""
+    was_training = model.training
+    if bn_mode == "eval":
+        model.eval()
+    frozen = []
+    if model.training and not update_bn:
+        for m in model.modules():
+            if isinstance(m, _BatchNorm) and m.track_running_stats:
+                m.track_running_stats = False  # train-mode BN then uses batch stats and updates nothing
+                frozen.append(m)
+    try:
+        yield
+    finally:
+        for m in frozen:
+            m.track_running_stats = True
+        model.train(was_training)
+
+
+class Adversary:
+    """Subclasses implement ``init_params``, ``forward`` and ``ascend``; ``perturb`` is the loop."""
+
+    def __init__(self, steps: int = 1, bn_mode: str = "train", update_bn: bool = False):
+        self.steps = steps
+        self.bn_mode = bn_mode
+        self.update_bn = update_bn
+
+    @classmethod
+    def from_config(cls, cfg, model: nn.Module) -> "Adversary":
+        raise NotImplementedError
+
+    def init_params(self, model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+        """Fresh parameters for this batch (random start applied), as tensors requiring grad."""
+        raise NotImplementedError
+
+    def forward(self, model: nn.Module, x: torch.Tensor, params: Sequence[torch.Tensor],
+                taps: Sequence[int] | None = None):
+        """The model's output on the adversarial version of ``x`` (logits, or logits and taps)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def ascend(self, x: torch.Tensor, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]) -> None:
+        """One in-place ascent step on ``params`` (the adversary of batch ``x``)."""
+        raise NotImplementedError
+
+    def perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, objective,
+                clean_taps: dict[int, torch.Tensor] | None = None) -> list[torch.Tensor]:
+        """Maximise ``objective`` over the adversary's parameters; returns them detached."""
+        params = self.init_params(model, x)
+        with adversarial_mode(model, self.bn_mode, self.update_bn):
+            for _ in range(self.steps):
+                taps = objective.begin_step()
+                out = self.forward(model, x, params, taps=taps)
+                logits, adv_taps = out if taps else (out, {})
+                loss = objective(logits, y, adv_taps, clean_taps or {})
+                grads = torch.autograd.grad(loss, params)
+                self.ascend(x, params, grads)
+        return [p.detach() for p in params]
+
+
+class ImageAdversary(Adversary):
+    """An adversary that produces an image ``x̃ = generate(x, params)``."""
+
+    def generate(self, x: torch.Tensor, params: Sequence[torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, model, x, params, taps=None):
+        return model(self.generate(x, params), taps=taps)
+
+
+def pixel_bounds(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where pixel values 0 and 1 land after ``Normalize(mean, std)``, shaped to broadcast over ``x``."""
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    return (0 - m) / s, (1 - m) / s

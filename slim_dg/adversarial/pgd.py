@@ -1,0 +1,56 @@
+"""PGD in the L_inf ball (Madry et al., 2018), as an augmentation or for adversarial training.
+
+``eps`` and ``step_size`` are in [0, 1] pixel units; the perturbation is kept there and mapped to
+the network's normalised input space, so x̃ = x exactly when δ = 0.
+"""
+from __future__ import annotations
+
+import torch
+
+from .base import ImageAdversary, pixel_bounds
+from .build import ADVERSARY_REGISTRY
+
+
+@ADVERSARY_REGISTRY.register(name="pgd")
+class PGD(ImageAdversary):
+    def __init__(self, eps: float = 8 / 255, steps: int = 1, step_size: float = 2 / 255, random_start: float = 0.0,
+                 clamp: bool = True, pixel_mean=(0.5, 0.5, 0.5), pixel_std=(0.5, 0.5, 0.5), **kw):
+        super().__init__(steps, **kw)
+        self.eps, self.step_size = eps, step_size
+        self.random_start = random_start
+        self.clamp = clamp
+        self.pixel_mean, self.pixel_std = tuple(pixel_mean), tuple(pixel_std)
+
+    @classmethod
+    def from_config(cls, cfg, model=None) -> "PGD":
+        a = cfg.ADV
+        return cls(a.EPS, a.STEPS, a.STEP_SIZE, a.RANDOM_START, a.CLAMP, cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD,
+                   bn_mode=a.BN_MODE, update_bn=a.UPDATE_BN)
+
+    def _std(self, x):
+        return torch.tensor(self.pixel_std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+
+    @torch.no_grad()
+    def _project(self, x, delta):
+        delta.clamp_(-self.eps, self.eps)
+        if self.clamp:  # keep x + δ inside [0, 1] pixels
+            lo, hi = pixel_bounds(x, self.pixel_mean, self.pixel_std)
+            std = self._std(x)
+            delta.copy_(torch.maximum(torch.minimum(delta, (hi - x) * std), (lo - x) * std))
+
+    def init_params(self, model, x):
+        delta = torch.zeros_like(x)
+        if self.random_start > 0:
+            r = self.random_start * self.eps
+            delta.uniform_(-r, r)
+            self._project(x, delta)
+        return [delta.requires_grad_()]
+
+    def generate(self, x, params):
+        return x + params[0] / self._std(x)
+
+    @torch.no_grad()
+    def ascend(self, x, params, grads):
+        delta = params[0]
+        delta.add_(grads[0].sign(), alpha=self.step_size)
+        self._project(x, delta)

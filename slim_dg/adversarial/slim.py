@@ -1,0 +1,93 @@
+"""SLIM, the Stochastic Loss Integration Method (DESIGN §1).
+
+Inside the inner maximisation, the output loss gets a randomly weighted intermediate-layer term
+at a randomly chosen tap:
+
+    J_SLIM = J(f(x̃), y) + λ · L_ILL(h_l(x̃), h_l(x)),   l ~ U(layers),  λ ~ U(λ_min, λ_max)
+
+re-drawn every adversarial step (``sample_per="step"``) or once per batch (``"batch"``).
+The draws come from SLIM's own generator, so the wrapped method's random stream (random starts,
+dropout) is the same with and without SLIM: with λ ≡ 0 both produce identical samples.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .objectives import OutputLoss
+
+ILL_LOSSES = ("cosine", "orthogonal", "reverse")
+
+
+def intermediate_loss(h_adv: torch.Tensor, h_clean: torch.Tensor, kind: str) -> torch.Tensor:
+    """Batch mean of the per-sample L_ILL on flattened features. Every form has zero gradient at
+    ``h_adv == h_clean`` (the cosine is maximal there), hence the need for a random start."""
+    cos = F.cosine_similarity(h_adv.flatten(1), h_clean.flatten(1), dim=1)
+    if kind == "cosine":
+        return -cos.mean()  # λ > 0 pushes the tap's features away from the clean ones
+    if kind == "orthogonal":
+        return -cos.abs().mean()  # λ > 0 pushes them towards orthogonal
+    if kind == "reverse":
+        return cos.mean()  # λ > 0 pulls them back to the clean ones (relaxes that depth)
+    raise ValueError(f"Unknown SLIM.LOSS '{kind}'. Available: {', '.join(ILL_LOSSES)}")
+
+
+class SLIM(OutputLoss):
+    def __init__(self, layers: Sequence[int], loss: str = "cosine", lambda_min: float = -1.0,
+                 lambda_max: float = 1.0, sample_per: str = "step", seed: int = 0, base: OutputLoss | None = None):
+        if not layers:
+            raise ValueError("SLIM needs at least one candidate layer")
+        if loss not in ILL_LOSSES:
+            raise ValueError(f"Unknown SLIM.LOSS '{loss}'. Available: {', '.join(ILL_LOSSES)}")
+        if lambda_min > lambda_max:
+            raise ValueError(f"SLIM.LAMBDA_MIN {lambda_min} > SLIM.LAMBDA_MAX {lambda_max}")
+        if sample_per not in ("step", "batch"):
+            raise ValueError(f"SLIM.SAMPLE_PER must be 'step' or 'batch', got '{sample_per}'")
+        self.layers = sorted(set(layers))
+        self.loss = loss
+        self.lambda_min, self.lambda_max = lambda_min, lambda_max
+        self.sample_per = sample_per
+        self.base = base or OutputLoss()
+        self.generator = torch.Generator().manual_seed(seed)
+        self.layer, self.lam = self.layers[0], 0.0
+
+    @classmethod
+    def from_config(cls, cfg, backbone) -> "SLIM":
+        spec = cfg.SLIM.LAYERS or list(range(backbone.num_taps))
+        return cls([backbone.tap_index(s) for s in spec], cfg.SLIM.LOSS, cfg.SLIM.LAMBDA_MIN,
+                   cfg.SLIM.LAMBDA_MAX, cfg.SLIM.SAMPLE_PER, seed=cfg.SEED)
+
+    @property
+    def clean_taps(self) -> list[int]:
+        return self.layers
+
+    def draw(self) -> tuple[int, float]:
+        """A new (layer, λ); CPU draws, so they cost no device synchronisation."""
+        i = int(torch.randint(len(self.layers), (1,), generator=self.generator))
+        u = float(torch.rand((), generator=self.generator))
+        self.layer, self.lam = self.layers[i], self.lambda_min + u * (self.lambda_max - self.lambda_min)
+        return self.layer, self.lam
+
+    def start_batch(self) -> None:
+        if self.sample_per == "batch":
+            self.draw()
+
+    def begin_step(self) -> list[int]:
+        if self.sample_per == "step":
+            self.draw()
+        return [self.layer]
+
+    def __call__(self, logits, y, adv_taps=None, clean_taps=None) -> torch.Tensor:
+        j = self.base(logits, y)
+        if adv_taps is None or clean_taps is None or self.layer not in clean_taps:
+            raise ValueError(f"SLIM needs tap {self.layer} of both the adversarial and the clean pass")
+        return j + self.lam * intermediate_loss(adv_taps[self.layer], clean_taps[self.layer], self.loss)
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "generator" in state:
+            self.generator.set_state(state["generator"])

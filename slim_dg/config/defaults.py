@@ -1,0 +1,122 @@
+"""The default config tree. Key names follow Dassl's (``DATASET.*``, ``DATALOADER.*``, ``INPUT.*``,
+``MODEL.*``, ``OPTIM.*``, ``TRAIN.*``, ``TEST.*``, ``TRAINER.NAME``) so Dassl users feel at home;
+``ADV.*`` configures the adversary and ``SLIM.*`` the stochastic intermediate-layer objective.
+
+Every key that can be set from a file or the command line exists here with a typed default:
+an unknown key or a wrong type is an error before any work starts.
+"""
+from yacs.config import CfgNode as CN
+
+_C = CN()
+_C.VERSION = 1
+_C.OUTPUT_DIR = ""  # empty: output/<dataset>/<trainer>/<target domains>/seed<SEED>
+_C.SEED = 1
+_C.USE_CUDA = True  # use a GPU when one is available
+
+# ---------------------------------------------------------------------------- dataset
+_C.DATASET = CN()
+_C.DATASET.NAME = "digits_dg"
+_C.DATASET.ROOT = "datasets"  # relative paths are taken from the current directory
+_C.DATASET.SOURCE_DOMAINS = []  # empty: every domain that is not a target (leave-one-domain-out)
+_C.DATASET.TARGET_DOMAINS = []
+_C.DATASET.VAL_RATIO = 0.1  # share of each source domain held out for source validation (folder datasets)
+
+# ---------------------------------------------------------------------------- data loading
+_C.DATALOADER = CN()
+_C.DATALOADER.NUM_WORKERS = 2
+_C.DATALOADER.TRAIN_X = CN()
+# RandomSampler | SequentialSampler | RandomDomainSampler (Dassl: N_DOMAIN domains per batch, equal share)
+_C.DATALOADER.TRAIN_X.SAMPLER = "RandomSampler"
+_C.DATALOADER.TRAIN_X.BATCH_SIZE = 32
+_C.DATALOADER.TRAIN_X.N_DOMAIN = 0  # 0: all source domains in every batch (RandomDomainSampler)
+_C.DATALOADER.TEST = CN()
+_C.DATALOADER.TEST.BATCH_SIZE = 128
+
+# ---------------------------------------------------------------------------- input
+_C.INPUT = CN()
+_C.INPUT.SIZE = (224, 224)
+_C.INPUT.INTERPOLATION = "bilinear"  # bilinear | bicubic | nearest
+# applied in this order at train time: random_resized_crop | random_crop | random_flip | color_jitter
+# (test time: resize only); images are always converted to float and normalised at the end
+_C.INPUT.TRANSFORMS = ["random_flip"]
+_C.INPUT.RRCROP_SCALE = (0.08, 1.0)
+_C.INPUT.CROP_PADDING = 4
+_C.INPUT.COLORJITTER_B = 0.4
+_C.INPUT.COLORJITTER_C = 0.4
+_C.INPUT.COLORJITTER_S = 0.4
+_C.INPUT.COLORJITTER_H = 0.1
+_C.INPUT.PIXEL_MEAN = [0.485, 0.456, 0.406]  # ImageNet statistics, as timm's pretrained weights expect
+_C.INPUT.PIXEL_STD = [0.229, 0.224, 0.225]
+
+# ---------------------------------------------------------------------------- model
+_C.MODEL = CN()
+_C.MODEL.BACKBONE = CN()
+_C.MODEL.BACKBONE.NAME = "resnet18"  # any timm model name, or a name in the backbone registry
+_C.MODEL.BACKBONE.PRETRAINED = False
+_C.MODEL.BACKBONE.WEIGHTS = ""  # local weights file (timm/torchvision state dict) used instead of a download
+_C.MODEL.INIT_WEIGHTS = ""  # a whole-model checkpoint (backbone + head) to start from
+
+# ---------------------------------------------------------------------------- optimisation
+_C.OPTIM = CN()
+_C.OPTIM.NAME = "sgd"  # sgd | adam | adamw
+_C.OPTIM.LR = 0.01
+_C.OPTIM.WEIGHT_DECAY = 5e-4
+_C.OPTIM.MOMENTUM = 0.9
+_C.OPTIM.SGD_NESTEROV = False
+_C.OPTIM.ADAM_BETA1 = 0.9
+_C.OPTIM.ADAM_BETA2 = 0.999
+_C.OPTIM.LR_SCHEDULER = "cosine"  # cosine | single_step | multi_step | constant
+_C.OPTIM.STEPSIZE = [-1]  # epochs at which the LR is multiplied by GAMMA (step schedulers)
+_C.OPTIM.GAMMA = 0.1
+_C.OPTIM.MAX_EPOCH = 10
+_C.OPTIM.WARMUP_EPOCH = 0
+_C.OPTIM.WARMUP_TYPE = "linear"  # linear | constant
+_C.OPTIM.WARMUP_CONS_LR = 1e-5  # LR during a constant warmup
+_C.OPTIM.WARMUP_MIN_LR = 1e-5  # starting LR of a linear warmup
+
+# ---------------------------------------------------------------------------- training
+_C.TRAIN = CN()
+_C.TRAIN.PRINT_FREQ = 50  # iterations between log lines
+_C.TRAIN.EVAL_FREQ = 0  # evaluate every N epochs (0: only at the end)
+_C.TRAIN.CHECKPOINT_FREQ = 1  # save a checkpoint every N epochs (the last epoch is always saved)
+_C.TRAIN.MAX_ITERS_PER_EPOCH = 0  # 0: one pass over the training data
+
+# ---------------------------------------------------------------------------- testing
+_C.TEST = CN()
+_C.TEST.EVALUATOR = "Classification"
+_C.TEST.FINAL_MODEL = "last_step"
+
+# ---------------------------------------------------------------------------- trainer
+_C.TRAINER = CN()
+_C.TRAINER.NAME = "ERM"
+
+# ---------------------------------------------------------------------------- adversary
+# Shared by every adversarial trainer; each adversary reads only the keys it documents.
+_C.ADV = CN()
+_C.ADV.NAME = ""  # adversary for TRAINER.NAME "Adversarial" (advstyle | pgd | feat_advstyle | yours); named trainers set it
+_C.ADV.STEPS = 1  # inner-maximisation steps
+_C.ADV.LR = 1.0  # AdvStyle / FeatAdvStyle: SGD ascent step on the style parameters
+_C.ADV.EPS = 8.0 / 255  # PGD: L_inf radius in [0, 1] pixel units
+_C.ADV.STEP_SIZE = 2.0 / 255  # PGD: signed-gradient step in [0, 1] pixel units
+# Random start. AdvStyle: std of a Gaussian added to the style (mu, sigma); PGD: uniform start in
+# RANDOM_START * EPS; FeatAdvStyle: std of a Gaussian on the relative statistics shift. 0: off.
+_C.ADV.RANDOM_START = 0.0
+_C.ADV.CLAMP = True  # keep adversarial images in the valid pixel range [0, 1]
+_C.ADV.TRAIN_ON = "clean+adv"  # clean+adv (augmentation) | adv (adversarial training)
+_C.ADV.FEAT_STAGES = [1, 2]  # FeatAdvStyle: backbone tap indices whose statistics are perturbed
+_C.ADV.BN_MODE = "train"  # train | eval: BN/dropout mode of the adversarial forward passes
+_C.ADV.UPDATE_BN = False  # let adversarial passes update BN running statistics
+
+# ---------------------------------------------------------------------------- SLIM
+_C.SLIM = CN()
+_C.SLIM.ENABLED = False  # for TRAINER.NAME "Adversarial"; the *SLIM trainers turn it on
+_C.SLIM.LAYERS = []  # candidate taps (names like "layer2" or indices); empty: every tap of the backbone
+_C.SLIM.LOSS = "cosine"  # cosine | orthogonal | reverse
+_C.SLIM.LAMBDA_MIN = -1.0
+_C.SLIM.LAMBDA_MAX = 1.0
+_C.SLIM.SAMPLE_PER = "step"  # step: new layer and lambda every adversarial step | batch: once per batch
+
+
+def get_cfg_defaults() -> CN:
+    """A fresh, mutable copy of the defaults."""
+    return _C.clone()

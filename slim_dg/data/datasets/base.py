@@ -1,0 +1,84 @@
+"""What every DG dataset provides: its domains, classes and per-domain splits as ``Datum`` lists.
+
+A dataset class declares ``domains`` and implements ``load_domain``; the base turns the chosen
+source and target domains into the three views a DG run needs, following Dassl's protocol:
+sources are trained on their ``train`` split and validated on their ``val`` split, and every
+target domain is tested on all of its images.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class Datum:
+    impath: str
+    label: int
+    domain: str
+
+
+@dataclass
+class DomainSplits:
+    train: list[Datum]
+    val: list[Datum]
+
+    @property
+    def all(self) -> list[Datum]:
+        return self.train + self.val
+
+
+class DatasetMissingError(FileNotFoundError):
+    """The dataset is not on disk (or incomplete); the message says how to get it."""
+
+
+class DGDataset:
+    #: domain names, in the order used for domain indices
+    domains: ClassVar[tuple[str, ...]] = ()
+    #: folder under ``DATASET.ROOT``
+    dataset_dir: ClassVar[str] = ""
+    #: how to obtain the data, quoted when it is missing
+    download_hint: ClassVar[str] = ""
+
+    def __init__(self, root: str, source_domains: list[str], target_domains: list[str], val_ratio: float = 0.1):
+        self.root = os.path.abspath(os.path.expanduser(root))
+        self.dataset_root = os.path.join(self.root, self.dataset_dir)
+        self.source_domains = list(source_domains)
+        self.target_domains = list(target_domains)
+        self.val_ratio = val_ratio
+        self.prepare()
+        splits = {d: self.load_domain(d) for d in self.source_domains + self.target_domains}
+        self.train_x = [x for d in self.source_domains for x in splits[d].train]
+        self.val = {d: splits[d].val for d in self.source_domains if splits[d].val}
+        self.test = {d: splits[d].all for d in self.target_domains}
+        if not self.train_x:
+            raise DatasetMissingError(f"No training images found for source domains {self.source_domains} "
+                                      f"under {self.dataset_root}")
+
+    @classmethod
+    def from_config(cls, cfg) -> "DGDataset":
+        return cls(cfg.DATASET.ROOT, cfg.DATASET.SOURCE_DOMAINS, cfg.DATASET.TARGET_DOMAINS, cfg.DATASET.VAL_RATIO)
+
+    # -- to implement ------------------------------------------------------------------------
+    @property
+    def classnames(self) -> list[str]:
+        raise NotImplementedError
+
+    def load_domain(self, domain: str) -> DomainSplits:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Make sure the data is on disk (generate it, or fail with ``download_hint``)."""
+        if not os.path.isdir(self.dataset_root):
+            raise DatasetMissingError(
+                f"{type(self).__name__}: {self.dataset_root} does not exist. {self.download_hint}".strip()
+            )
+
+    # -- derived -----------------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        return len(self.classnames)
+
+    def domain_index(self, domain: str) -> int:
+        return self.domains.index(domain)

@@ -1,0 +1,95 @@
+"""``DGTrainer``: builds data, model and optimizer from the config and runs one step.
+
+A method subclasses it and implements ``compute_losses``; it builds no optimizer and steps no
+scheduler. The single ``run_step`` sums the losses, checks they are finite, and steps.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+
+import torch
+
+from ..data.build import build_data_loaders, build_dataset
+from ..evaluation import evaluate_domains
+from ..modeling import build_model
+from .hooks import build_hooks
+from .optim import build_lr_scheduler, build_optimizer
+from .train_loop import TrainerBase
+
+logger = logging.getLogger(__name__)
+
+
+class DGTrainer(TrainerBase):
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        self.device = torch.device("cuda" if cfg.USE_CUDA and torch.cuda.is_available() else "cpu")
+        self.dataset = build_dataset(cfg)
+        self.train_loader, self.val_loaders, self.test_loaders = build_data_loaders(cfg, self.dataset)
+        logger.info("Data: %d training images from %s; source val %s; targets %s", len(self.dataset.train_x),
+                    cfg.DATASET.SOURCE_DOMAINS, {d: len(v) for d, v in self.dataset.val.items()},
+                    {d: len(v) for d, v in self.dataset.test.items()})
+        self.model = build_model(cfg, self.dataset.num_classes).to(self.device)
+        self.optimizer = build_optimizer(cfg, self.model.parameters())
+        self.scheduler = build_lr_scheduler(cfg, self.optimizer)
+        self.iters_per_epoch = len(self.train_loader)
+        if cfg.TRAIN.MAX_ITERS_PER_EPOCH > 0:
+            self.iters_per_epoch = min(self.iters_per_epoch, cfg.TRAIN.MAX_ITERS_PER_EPOCH)
+        self.last_eval: dict = {}
+        self.register_hooks(build_hooks(cfg, cfg.OUTPUT_DIR))
+
+    # -- what a method implements -------------------------------------------------------------
+    def compute_losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    # -- the loop ------------------------------------------------------------------------------
+    def epoch_batches(self):
+        return itertools.islice(self.train_loader, self.iters_per_epoch)
+
+    def run_step(self, batch: dict) -> dict[str, float]:
+        assert self.model.training, "run_step needs the model in train mode"
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        losses = self.compute_losses(batch)
+        total = sum(losses.values())
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"Loss became non-finite at iteration {self.iter} (epoch {self.epoch + 1}): "
+                                     f"{ {k: v.item() for k, v in losses.items()} }")
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        return {"loss": total.detach(), **{k: v.detach() for k, v in losses.items()}}
+
+    def evaluate(self) -> dict[str, dict]:
+        """Per-domain accuracy on every target domain and every source validation split."""
+        self.last_eval = {"target": evaluate_domains(self.model, self.test_loaders, self.device),
+                          "source_val": evaluate_domains(self.model, self.val_loaders, self.device)}
+        return self.last_eval
+
+    # -- checkpoint state (plain types and tensors only: loadable with weights_only=True) ------
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch + 1 if not self.finished else self.epoch,
+            "iter": self.iter,
+            "hooks": {type(h).__name__: h.state_dict() for h in self.hooks if h.state_dict()},
+            "extra": self.extra_state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.iter = state["epoch"], state["iter"]
+        for h in self.hooks:
+            if type(h).__name__ in state.get("hooks", {}):
+                h.load_state_dict(state["hooks"][type(h).__name__])
+        self.load_extra_state_dict(state.get("extra", {}))
+
+    def extra_state_dict(self) -> dict:
+        """State of a method beyond model/optimizer (e.g. an adversary's RNG); plain types only."""
+        return {}
+
+    def load_extra_state_dict(self, state: dict) -> None: ...

@@ -1,0 +1,5 @@
+from .backbone import TimmBackbone, create_timm_backbone
+from .build import BACKBONE_REGISTRY, build_backbone, build_model
+from .classifier import Classifier
+
+__all__ = ["BACKBONE_REGISTRY", "Classifier", "TimmBackbone", "build_backbone", "build_model", "create_timm_backbone"]
