@@ -20,13 +20,13 @@ from torch.nn.modules.batchnorm import _BatchNorm
 def adversarial_mode(model: nn.Module, bn_mode: str = "train", update_bn: bool = False) -> Iterator[None]:
     """``bn_mode`` "eval" runs the passes in eval mode (running statistics, no dropout); "train"
     normalises with batch statistics, and unless ``update_bn`` leaves the running ones untouched."""
-    was_training = model.training
+    modes = [(m, m.training) for m in model.modules()]  # per module: a frozen BN stays in eval
     if bn_mode == "eval":
         model.eval()
     frozen = []
-    if model.training and not update_bn:
+    if not update_bn:
         for m in model.modules():
-            if isinstance(m, _BatchNorm) and m.track_running_stats:
+            if isinstance(m, _BatchNorm) and m.training and m.track_running_stats:
                 m.track_running_stats = False  # train-mode BN then uses batch stats and updates nothing
                 frozen.append(m)
     try:
@@ -34,7 +34,8 @@ def adversarial_mode(model: nn.Module, bn_mode: str = "train", update_bn: bool =
     finally:
         for m in frozen:
             m.track_running_stats = True
-        model.train(was_training)
+        for m, training in modes:
+            m.training = training
 
 
 class Adversary:

@@ -32,11 +32,15 @@ class PGD(ImageAdversary):
 
     @torch.no_grad()
     def _project(self, x, delta):
-        delta.clamp_(-self.eps, self.eps)
-        if self.clamp:  # keep x + δ inside [0, 1] pixels
-            lo, hi = pixel_bounds(x, self.pixel_mean, self.pixel_std)
-            std = self._std(x)
-            delta.copy_(torch.maximum(torch.minimum(delta, (hi - x) * std), (lo - x) * std))
+        """Onto the eps-ball, intersected (when clamping) with the box that keeps x + δ in [0, 1]:
+        both are per-pixel intervals, so clamping to their intersection is the exact projection."""
+        if not self.clamp:
+            delta.clamp_(-self.eps, self.eps)
+            return
+        lo, hi = pixel_bounds(x, self.pixel_mean, self.pixel_std)
+        std = self._std(x)
+        delta.copy_(torch.minimum(torch.maximum(delta, ((lo - x) * std).clamp(min=-self.eps)),
+                                  ((hi - x) * std).clamp(max=self.eps)))
 
     def init_params(self, model, x):
         delta = torch.zeros_like(x)

@@ -81,7 +81,7 @@ class SLIM(OutputLoss):
 
     def __call__(self, logits, y, adv_taps=None, clean_taps=None) -> torch.Tensor:
         j = self.base(logits, y)
-        if adv_taps is None or clean_taps is None or self.layer not in clean_taps:
+        if adv_taps is None or clean_taps is None or self.layer not in adv_taps or self.layer not in clean_taps:
             raise ValueError(f"SLIM needs tap {self.layer} of both the adversarial and the clean pass")
         return j + self.lam * intermediate_loss(adv_taps[self.layer], clean_taps[self.layer], self.loss)
 
