@@ -53,7 +53,7 @@ def domain_source_indices(num_digits: int = 1797) -> dict[str, np.ndarray]:
 
 def _digit_mask(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The 8x8 digit (0..16) as a smooth 32x32 coverage mask in [0, 1] at a random offset."""
-    small = Image.fromarray(np.rint(digit * (255 / 16)).astype(np.uint8), mode="L")
+    small = Image.fromarray(np.rint(digit * (255 / 16)).astype(np.uint8))
     big = np.asarray(small.resize((DIGIT_SIZE, DIGIT_SIZE), Image.BICUBIC), dtype=np.float64) / 255
     oy, ox = rng.integers(0, IMAGE_SIZE - DIGIT_SIZE + 1, size=2)
     mask = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
@@ -111,7 +111,7 @@ def _write_domain(out_dir: str, domain: str, images: np.ndarray, labels: np.ndar
         os.makedirs(os.path.join(out_dir, domain, cname))
     for i in indices:
         img = _render(domain, _digit_mask(images[i], rng), rng, textures)
-        Image.fromarray(img, mode="RGB").save(os.path.join(out_dir, domain, CLASSNAMES[labels[i]], f"{i:04d}.png"))
+        Image.fromarray(img).save(os.path.join(out_dir, domain, CLASSNAMES[labels[i]], f"{i:04d}.png"))
 
 
 def generate_digits_dg(path: str) -> None:
