@@ -24,6 +24,7 @@ _C.DATASET.VAL_RATIO = 0.1  # share of each source domain held out for source va
 # ---------------------------------------------------------------------------- data loading
 _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 2
+_C.DATALOADER.ON_BAD_IMAGE = "fail"  # fail: stop naming the file | skip: leave it out, count it in results.json
 _C.DATALOADER.TRAIN_X = CN()
 # RandomSampler | SequentialSampler | RandomDomainSampler (Dassl: N_DOMAIN domains per batch, equal share)
 _C.DATALOADER.TRAIN_X.SAMPLER = "RandomSampler"
@@ -78,7 +79,9 @@ _C.OPTIM.WARMUP_MIN_LR = 1e-5  # starting LR of a linear warmup
 _C.TRAIN = CN()
 _C.TRAIN.PRINT_FREQ = 50  # iterations between log lines
 _C.TRAIN.EVAL_FREQ = 0  # evaluate every N epochs (0: only at the end)
-_C.TRAIN.CHECKPOINT_FREQ = 1  # save a checkpoint every N epochs (the last epoch is always saved)
+_C.TRAIN.CHECKPOINT_FREQ = 0  # also save every N steps within an epoch (0: only at the end of each epoch)
+_C.TRAIN.CHECKPOINT_KEEP = 3  # keep the newest N periodic checkpoints (0: all); model-best.pt is kept apart
+_C.TRAIN.DETERMINISTIC = False  # torch's deterministic algorithms (slower on GPU; CPU runs are exact anyway)
 _C.TRAIN.MAX_ITERS_PER_EPOCH = 0  # 0: one pass over the training data
 
 # ---------------------------------------------------------------------------- testing

@@ -19,10 +19,32 @@ CHOICES = {
     "INPUT.INTERPOLATION": ("bilinear", "bicubic", "nearest"),
     "DATALOADER.TRAIN_X.SAMPLER": ("RandomSampler", "SequentialSampler", "RandomDomainSampler"),
     "ADV.TRAIN_ON": ("clean+adv", "adv"),
+    "DATALOADER.ON_BAD_IMAGE": ("fail", "skip"),
     "ADV.BN_MODE": ("train", "eval"),
     "SLIM.LOSS": ("cosine", "orthogonal", "reverse"),
     "SLIM.SAMPLE_PER": ("step", "batch"),
 }
+
+
+# key, test, what the test means
+RANGES = [
+    ("OPTIM.LR", lambda v: v > 0, "> 0"),
+    ("OPTIM.WEIGHT_DECAY", lambda v: v >= 0, ">= 0"),
+    ("OPTIM.MAX_EPOCH", lambda v: v >= 1, ">= 1"),
+    ("OPTIM.WARMUP_EPOCH", lambda v: v >= 0, ">= 0"),
+    ("DATALOADER.TRAIN_X.BATCH_SIZE", lambda v: v >= 1, ">= 1"),
+    ("DATALOADER.TEST.BATCH_SIZE", lambda v: v >= 1, ">= 1"),
+    ("DATALOADER.NUM_WORKERS", lambda v: v >= 0, ">= 0"),
+    ("DATASET.VAL_RATIO", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("TRAIN.CHECKPOINT_FREQ", lambda v: v >= 0, ">= 0"),
+    ("TRAIN.CHECKPOINT_KEEP", lambda v: v >= 0, ">= 0"),
+    ("TRAIN.MAX_ITERS_PER_EPOCH", lambda v: v >= 0, ">= 0"),
+    ("ADV.STEPS", lambda v: v >= 0, ">= 0"),
+    ("ADV.LR", lambda v: v >= 0, ">= 0"),
+    ("ADV.EPS", lambda v: v >= 0, ">= 0 (an L_inf radius in [0, 1] pixel units)"),
+    ("ADV.STEP_SIZE", lambda v: v >= 0, ">= 0"),
+    ("ADV.RANDOM_START", lambda v: v >= 0, ">= 0"),
+]
 
 
 def _get(cfg: CN, key: str):
@@ -55,10 +77,9 @@ def validate_cfg(cfg: CN) -> None:
     if cfg.SLIM.LAMBDA_MIN > cfg.SLIM.LAMBDA_MAX:
         raise ConfigError(f"SLIM.LAMBDA_MIN ({cfg.SLIM.LAMBDA_MIN}) must not exceed SLIM.LAMBDA_MAX "
                           f"({cfg.SLIM.LAMBDA_MAX})")
-    if cfg.OPTIM.MAX_EPOCH < 1:
-        raise ConfigError(f"OPTIM.MAX_EPOCH must be >= 1, got {cfg.OPTIM.MAX_EPOCH}")
-    if cfg.ADV.STEPS < 0:
-        raise ConfigError(f"ADV.STEPS must be >= 0, got {cfg.ADV.STEPS}")
+    for key, ok, rule in RANGES:
+        if not ok(_get(cfg, key)):
+            raise ConfigError(f"{key} must be {rule}, got {_get(cfg, key)!r}")
     trainer_cls = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)  # KeyError listing the trainers
     if cfg.ADV.NAME:
         ADVERSARY_REGISTRY.get(cfg.ADV.NAME)

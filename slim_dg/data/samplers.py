@@ -1,24 +1,50 @@
-"""Training samplers, chosen by ``DATALOADER.TRAIN_X.SAMPLER`` with Dassl's names and semantics."""
+"""Training samplers, chosen by ``DATALOADER.TRAIN_X.SAMPLER`` with Dassl's names and semantics.
+
+Each epoch's order is a pure function of (seed, epoch), and ``TrainSampler`` can start an epoch
+at any position, so a run resumed from a mid-epoch checkpoint sees exactly the batches the
+interrupted run would have seen. It also hands every sample a seed for its random augmentation,
+so augmentations do not depend on the number of workers or on where a run was resumed.
+"""
 from __future__ import annotations
 
 import random
 from collections import defaultdict
 from typing import Iterator
 
-import torch
-from torch.utils.data import RandomSampler, Sampler, SequentialSampler
+import numpy as np
+from torch.utils.data import Sampler
 
 from .datasets.base import Datum
 
 SAMPLERS = ("RandomSampler", "SequentialSampler", "RandomDomainSampler")
 
 
-class RandomDomainSampler(Sampler[int]):
-    """Each batch draws ``n_domain`` random source domains and ``batch_size // n_domain`` images
-    from each, so every batch is domain-balanced (Dassl's semantics). torch has no such sampler.
+def _mix(*ints: int) -> int:
+    """A well-spread 63-bit seed from several integers (seed, epoch, position)."""
+    return int(np.random.SeedSequence([i & 0xFFFFFFFF for i in ints]).generate_state(2, np.uint32).view(np.uint64)[0]
+               >> np.uint64(1))
 
-    An epoch ends when a chosen domain runs out of unseen images, like Dassl's.
-    """
+
+class RandomOrder:
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed = n, seed
+
+    def __call__(self, epoch: int) -> list[int]:
+        return np.random.default_rng(_mix(self.seed, epoch, 1)).permutation(self.n).tolist()
+
+
+class SequentialOrder:
+    def __init__(self, n: int):
+        self.n = n
+
+    def __call__(self, epoch: int) -> list[int]:
+        return list(range(self.n))
+
+
+class RandomDomainOrder:
+    """Each batch draws ``n_domain`` random source domains and ``batch_size // n_domain`` images
+    from each, so every batch is domain-balanced (Dassl's RandomDomainSampler; torch has none).
+    An epoch ends when too few domains have unseen images left, as in Dassl."""
 
     def __init__(self, data: list[Datum], batch_size: int, n_domain: int, seed: int):
         self.by_domain: dict[str, list[int]] = defaultdict(list)
@@ -33,18 +59,14 @@ class RandomDomainSampler(Sampler[int]):
             raise ValueError(f"DATALOADER.TRAIN_X.BATCH_SIZE={batch_size} must be divisible by the number "
                              f"of domains per batch ({self.n_domain}) for RandomDomainSampler")
         self.per_domain = batch_size // self.n_domain
+        small = {d: len(v) for d, v in self.by_domain.items() if len(v) < self.per_domain}
+        if small:
+            raise ValueError(f"RandomDomainSampler takes {self.per_domain} images per domain per batch, but "
+                             f"source domains {small} have fewer; lower DATALOADER.TRAIN_X.BATCH_SIZE")
         self.seed = seed
-        self.epoch = 0
-        self._length = self._count()
 
-    def _count(self) -> int:
-        # worst case over domain choices is data-dependent; this is the expected full-length pass
-        smallest = min(len(v) for v in self.by_domain.values())
-        return (smallest // self.per_domain) * self.per_domain * self.n_domain
-
-    def __iter__(self) -> Iterator[int]:
-        rng = random.Random(self.seed * 100003 + self.epoch)
-        self.epoch += 1
+    def __call__(self, epoch: int) -> list[int]:
+        rng = random.Random(_mix(self.seed, epoch, 2))
         pools = {d: rng.sample(idx, len(idx)) for d, idx in self.by_domain.items()}
         out: list[int] = []
         active = list(self.domains)
@@ -54,20 +76,47 @@ class RandomDomainSampler(Sampler[int]):
                 pools[d] = pools[d][self.per_domain:]
                 if len(pools[d]) < self.per_domain:
                     active.remove(d)
-            if len(out) >= self._length:
-                break
-        return iter(out[: self._length])
+        return out
+
+
+class TrainSampler(Sampler):
+    """Yields ``(index, augmentation seed)`` for epoch ``set_epoch(e)`` from position ``set_start(p)``."""
+
+    def __init__(self, order, seed: int):
+        self.order = order
+        self.seed = seed
+        self.epoch = 0
+        self.start = 0
+        self._cached: tuple[int, list[int]] | None = None
+
+    def _order(self) -> list[int]:
+        if self._cached is None or self._cached[0] != self.epoch:
+            self._cached = (self.epoch, self.order(self.epoch))
+        return self._cached[1]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def set_start(self, position: int) -> None:
+        self.start = position
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = self._order()
+        for pos in range(self.start, len(order)):
+            yield order[pos], _mix(self.seed, self.epoch, pos + 3)
 
     def __len__(self) -> int:
-        return self._length
+        return max(0, len(self._order()) - self.start)
 
 
-def build_train_sampler(cfg, data: list[Datum], batch_size: int) -> Sampler:
+def build_train_sampler(cfg, data: list[Datum], batch_size: int) -> TrainSampler:
     name = cfg.DATALOADER.TRAIN_X.SAMPLER
     if name == "RandomSampler":
-        return RandomSampler(data, generator=torch.Generator().manual_seed(cfg.SEED))
-    if name == "SequentialSampler":
-        return SequentialSampler(data)
-    if name == "RandomDomainSampler":
-        return RandomDomainSampler(data, batch_size, cfg.DATALOADER.TRAIN_X.N_DOMAIN, cfg.SEED)
-    raise ValueError(f"Unknown sampler '{name}' (DATALOADER.TRAIN_X.SAMPLER). Available: {', '.join(SAMPLERS)}")
+        order = RandomOrder(len(data), cfg.SEED)
+    elif name == "SequentialSampler":
+        order = SequentialOrder(len(data))
+    elif name == "RandomDomainSampler":
+        order = RandomDomainOrder(data, batch_size, cfg.DATALOADER.TRAIN_X.N_DOMAIN, cfg.SEED)
+    else:
+        raise ValueError(f"Unknown sampler '{name}' (DATALOADER.TRAIN_X.SAMPLER). Available: {', '.join(SAMPLERS)}")
+    return TrainSampler(order, cfg.SEED)

@@ -2,19 +2,19 @@
 from __future__ import annotations
 
 import datetime
-import glob
 import logging
 import os
+import signal
+import threading
 import time
 
-import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from .checkpoint import BEST, CHECKPOINT_DIR, checkpoint_name, prune_checkpoints, save_checkpoint
 from .train_loop import HookBase
 
 logger = logging.getLogger(__name__)
-CHECKPOINT_DIR = "checkpoints"
 
 
 class LRSchedulerHook(HookBase):
@@ -25,39 +25,45 @@ class LRSchedulerHook(HookBase):
 
 
 class CheckpointHook(HookBase):
-    """Saves ``checkpoints/model-epochN.pt`` every ``period`` epochs and after the last one,
-    written to a temporary file and renamed, so a killed run never leaves a truncated checkpoint."""
+    """Saves after every epoch and every ``period`` steps within one (0: epoch ends only), keeps the
+    newest ``keep``, and ``save_best`` writes ``model-best.pt``. Files are written atomically."""
 
-    def __init__(self, output_dir: str, period: int):
-        self.dir = os.path.join(output_dir, CHECKPOINT_DIR)
+    def __init__(self, output_dir: str, period: int, keep: int):
+        self.output_dir = output_dir
         self.period = period
-
-    def after_epoch(self) -> None:
-        done = self.trainer.epoch + 1
-        if (self.period > 0 and done % self.period == 0) or done == self.trainer.max_epoch:
-            self.save(f"model-epoch{done}.pt")
+        self.keep = keep
 
     def save(self, name: str) -> str:
-        os.makedirs(self.dir, exist_ok=True)
-        path = os.path.join(self.dir, name)
-        torch.save(self.trainer.state_dict(), path + ".tmp")
-        os.replace(path + ".tmp", path)
+        path = save_checkpoint(self.trainer.state_dict(), os.path.join(self.output_dir, CHECKPOINT_DIR, name))
         logger.info("Saved checkpoint %s", path)
         return path
 
+    def save_periodic(self) -> None:
+        t = self.trainer
+        at_epoch_end = t.step_in_epoch == t.iters_per_epoch
+        self.save(checkpoint_name(t.epoch + at_epoch_end, 0 if at_epoch_end else t.step_in_epoch))
+        prune_checkpoints(self.output_dir, self.keep)
 
-def latest_checkpoint(output_dir: str) -> str | None:
-    paths = glob.glob(os.path.join(output_dir, CHECKPOINT_DIR, "model-epoch*.pt"))
-    return max(paths, key=lambda p: int(p.rsplit("epoch", 1)[1][:-3])) if paths else None
+    def after_step(self) -> None:
+        t = self.trainer
+        # the last step of an epoch is saved by after_epoch, once the LR schedule has stepped
+        if self.period > 0 and t.step_in_epoch % self.period == 0 and t.step_in_epoch < t.iters_per_epoch:
+            self.save_periodic()
+
+    def after_epoch(self) -> None:
+        self.save_periodic()
 
 
 class EvalHook(HookBase):
     """Evaluates every ``period`` epochs (0: never during training) and once after the last
-    epoch of a run that finished; never after a crash."""
+    epoch of a run that finished, never after a crash; keeps ``model-best.pt`` by mean
+    source-validation accuracy when the run has source validation data."""
 
-    def __init__(self, period: int, writer: "WriterHook | None" = None):
+    def __init__(self, period: int, writer: "WriterHook | None" = None, checkpointer: CheckpointHook | None = None):
         self.period = period
         self.writer = writer
+        self.checkpointer = checkpointer
+        self.best = -1.0
 
     def _evaluate(self) -> None:
         results = self.trainer.evaluate()
@@ -67,6 +73,12 @@ class EvalHook(HookBase):
             if self.writer is not None:
                 for d, m in per_domain.items():
                     self.writer.scalar(f"{part}/{d}", m["accuracy"])
+        val = results["source_val"]
+        if val and self.checkpointer is not None:
+            score = sum(m["accuracy"] for m in val.values()) / len(val)
+            if score > self.best:
+                self.best = score
+                self.checkpointer.save(BEST)
 
     def after_epoch(self) -> None:
         done = self.trainer.epoch + 1
@@ -76,6 +88,44 @@ class EvalHook(HookBase):
     def after_train(self) -> None:
         if self.trainer.finished:
             self._evaluate()
+
+    def state_dict(self) -> dict:
+        return {"best": self.best}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best = state["best"]
+
+
+class SignalHook(HookBase):
+    """SIGINT/SIGTERM finish the current step, save a checkpoint and exit, so ``--resume`` continues."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, checkpointer: CheckpointHook):
+        self.checkpointer = checkpointer
+        self.received: int | None = None
+        self.previous: dict = {}
+
+    def _handler(self, signum, frame) -> None:
+        self.received = signum
+        logger.warning("Received %s: stopping after this step", signal.Signals(signum).name)
+
+    def before_train(self) -> None:
+        if threading.current_thread() is threading.main_thread():  # handlers can only be set there
+            self.previous = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
+
+    def after_step(self) -> None:
+        if self.received is not None and self.trainer.step_in_epoch < self.trainer.iters_per_epoch:
+            self.checkpointer.save_periodic()
+            raise SystemExit(128 + self.received)
+
+    def after_epoch(self) -> None:
+        if self.received is not None:  # the checkpointer has just saved the finished epoch
+            raise SystemExit(128 + self.received)
+
+    def after_train(self) -> None:
+        for s, h in self.previous.items():
+            signal.signal(s, h)
 
 
 class WriterHook(HookBase):
@@ -98,27 +148,27 @@ class WriterHook(HookBase):
     def before_epoch(self) -> None:
         t = self.trainer
         # disable=None: no bar when stdout is not a terminal (CI logs stay readable)
-        self.bar = tqdm(total=t.iters_per_epoch, desc=f"epoch {t.epoch + 1}/{t.max_epoch}", leave=False,
+        self.bar = tqdm(total=t.iters_per_epoch, initial=t.step_in_epoch, desc=f"epoch {t.epoch + 1}/{t.max_epoch}", leave=False,
                         disable=None, dynamic_ncols=True)
 
     def after_step(self) -> None:
         t = self.trainer
         if self.bar is not None:
             self.bar.update(1)
-        if (t.iter + 1) % self.print_freq and (t.iter + 1) % t.iters_per_epoch:
+        if not t.step_outputs or (t.iter % self.print_freq and t.step_in_epoch < t.iters_per_epoch):
             return
         losses = {k: v.item() for k, v in t.step_outputs.items()}
         lr = t.optimizer.param_groups[0]["lr"]
         for k, v in losses.items():
             self.scalar(f"train/{k}", v)
         self.scalar("train/lr", lr)
-        done = t.iter + 1 - self.start_iter
-        left = t.iters_per_epoch * t.max_epoch - (t.iter + 1)
+        done = t.iter - self.start_iter
+        left = t.iters_per_epoch * (t.max_epoch - t.epoch) - t.step_in_epoch
         eta = (time.perf_counter() - self.start_time) / done * left
         if self.bar is not None:
             self.bar.set_postfix(loss=f"{losses['loss']:.3f}")
         logger.info("epoch %d/%d iter %d/%d  %s  lr %.2e  eta %s", t.epoch + 1, t.max_epoch,
-                    t.iter % t.iters_per_epoch + 1, t.iters_per_epoch,
+                    t.step_in_epoch, t.iters_per_epoch,
                     "  ".join(f"{k} {v:.4f}" for k, v in losses.items()), lr,
                     datetime.timedelta(seconds=int(eta)))
 
@@ -135,11 +185,15 @@ class WriterHook(HookBase):
 
 def build_hooks(cfg, output_dir: str) -> list[HookBase | None]:
     writer = WriterHook(output_dir, cfg.TRAIN.PRINT_FREQ)
+    checkpointer = CheckpointHook(output_dir, cfg.TRAIN.CHECKPOINT_FREQ, cfg.TRAIN.CHECKPOINT_KEEP)
     return [
         LRSchedulerHook(),
-        # checkpoint before evaluating, so a crash in evaluation never loses the epoch's weights
-        CheckpointHook(output_dir, cfg.TRAIN.CHECKPOINT_FREQ),
-        EvalHook(cfg.TRAIN.EVAL_FREQ, writer),
+        # checkpoint after the LR step (a resumed run continues with the right LR) and before
+        # evaluating, so a crash in evaluation never loses the epoch's weights
+        checkpointer,
+        EvalHook(cfg.TRAIN.EVAL_FREQ, writer, checkpointer),
+        # after the checkpointer: a signal at an epoch's end is saved once the epoch is complete
+        SignalHook(checkpointer),
         # the writer last: it closes TensorBoard after everyone has logged
         writer,
     ]

@@ -1,9 +1,15 @@
-"""The ``tools/train.py`` command line (DESIGN §4): config set-up, training, ``results.json``."""
+"""The ``tools/train.py`` command line (DESIGN §4): config set-up, training, ``results.json``.
+
+Bad input fails before any work with one line on stderr (exit 2) and leaves no output dir
+behind; an existing run is only continued (``--resume``) or written over (``--overwrite``)
+when asked.
+"""
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import shutil
 import sys
 import time
 
@@ -11,14 +17,22 @@ import torch
 from yacs.config import CfgNode as CN
 
 from ..config import ConfigError, get_cfg_defaults, merge_from_file, merge_from_list, validate_cfg
+from ..config.hashing import config_diff
+from ..data import DatasetMissingError
 from ..evaluation import format_table, make_results, write_results
 from ..utils.logger import setup_logging
 from ..utils.plugins import load_plugins
 from ..utils.seed import set_seed
 from .build import build_trainer
-from .hooks import latest_checkpoint
+from .checkpoint import BEST, CHECKPOINT_DIR, checkpoint_name, load_checkpoint, load_newest_valid
 
 logger = logging.getLogger("slim_dg.train")
+# what building a run from bad input raises; during training the same types are bugs and keep their traceback
+SETUP_ERRORS = (ValueError, KeyError, IndexError, OSError)
+
+
+class InputError(Exception):
+    """The run cannot start from this input; the message says what to change."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,21 +45,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-domains", nargs="+", help="DATASET.TARGET_DOMAINS")
     p.add_argument("--seed", type=int, default=None, help="SEED (0 is a valid seed)")
     p.add_argument("--output-dir", default="", help="OUTPUT_DIR")
-    p.add_argument("--resume", default="", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    p.add_argument("--resume", default="", metavar="DIR",
+                   help="continue the run in DIR from its newest readable checkpoint (its config.yaml by default)")
+    p.add_argument("--force", action="store_true", help="with --resume: accept a config that differs from the run's")
     p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty output dir")
     p.add_argument("--eval-only", action="store_true", help="evaluate a saved model (needs --model-dir)")
     p.add_argument("--model-dir", default="", help="run directory whose checkpoint --eval-only loads")
-    p.add_argument("--load-epoch", type=int, default=None, help="checkpoint epoch for --eval-only (default: last)")
+    p.add_argument("--load-epoch", default=None, metavar="N|best|FILE",
+                   help="--eval-only checkpoint: epoch N, 'best', or a file name in DIR/checkpoints "
+                        "(e.g. model-epoch2-step40.pt); default: the newest")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE (or a .py file) first, to register datasets/trainers; repeatable")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     return p
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Like ``build_parser().parse_args``, but ``--target-domains a b OPTIM.LR 0.1`` works: the
+    domain lists stop at the first word that is a config key (argparse would swallow the rest)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    top_level = set(get_cfg_defaults().keys())
+    for attr in ("source_domains", "target_domains"):
+        values = getattr(args, attr) or []
+        for i, v in enumerate(values):
+            if v.split(".")[0] in top_level:
+                args.opts = values[i:] + args.opts
+                setattr(args, attr, values[:i] or None)
+                break
+    if args.eval_only and not args.model_dir:
+        parser.error("--eval-only needs --model-dir DIR")
+    if args.resume and args.overwrite:
+        parser.error("--resume continues a run and --overwrite starts one over: pass only one")
+    return args
+
+
 def setup_cfg(args: argparse.Namespace) -> CN:
     """Defaults, then the config file (with its _BASE_ chain), then flags, then KEY VALUE; validated and frozen."""
     cfg = get_cfg_defaults()
-    config_file = args.config_file or (os.path.join(args.resume, "config.yaml") if args.resume else "")
+    run_dir = args.resume or (args.model_dir if args.eval_only else "")
+    config_file = args.config_file or (os.path.join(run_dir, "config.yaml") if run_dir else "")
     if config_file:
         merge_from_file(cfg, config_file)
     flags = []
@@ -59,6 +98,8 @@ def setup_cfg(args: argparse.Namespace) -> CN:
         flags += ["SEED", str(args.seed)]
     if args.output_dir or args.resume:
         flags += ["OUTPUT_DIR", args.output_dir or args.resume]
+    elif args.eval_only:
+        flags += ["OUTPUT_DIR", os.path.join(args.model_dir, "eval")]
     merge_from_list(cfg, flags)
     merge_from_list(cfg, args.opts)
     validate_cfg(cfg)
@@ -71,7 +112,18 @@ def setup_cfg(args: argparse.Namespace) -> CN:
 
 def _check_output_dir(cfg: CN, args: argparse.Namespace) -> None:
     out = cfg.OUTPUT_DIR
-    if args.resume or args.overwrite or args.eval_only:
+    if args.resume:
+        saved = os.path.join(args.resume, "config.yaml")
+        if not os.path.isfile(saved):
+            raise FileNotFoundError(f"--resume {args.resume}: no config.yaml there; is it a run directory?")
+        old = get_cfg_defaults()
+        merge_from_file(old, saved)
+        diff = config_diff(old, cfg)
+        if diff and not args.force:
+            raise ConfigError(f"--resume {args.resume} with a different config ({'; '.join(diff)}). "
+                              "Resume with the run's own config, or pass --force to continue with the new one.")
+        return
+    if args.overwrite or args.eval_only:
         return
     if os.path.isdir(out) and os.listdir(out):
         raise FileExistsError(f"Output dir {out} is not empty. Pass --resume {out} to continue that run, "
@@ -79,53 +131,68 @@ def _check_output_dir(cfg: CN, args: argparse.Namespace) -> None:
                               "or choose another --output-dir.")
 
 
+def _checkpoint_for_eval(run_dir: str, which: str | None, device) -> tuple[str, dict]:
+    if which is None:
+        return load_newest_valid(run_dir, device)
+    name = BEST if which == "best" else checkpoint_name(int(which)) if which.isdigit() else which
+    path = os.path.join(run_dir, CHECKPOINT_DIR, name)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No checkpoint {path}")
+    return path, load_checkpoint(path, device)
+
+
 def run(args: argparse.Namespace) -> dict:
     load_plugins(args.plugin)
     cfg = setup_cfg(args)
     _check_output_dir(cfg, args)
-    setup_logging(cfg.OUTPUT_DIR)
-    logger.info("Command: %s", " ".join(sys.argv))
-    with open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w") as f:
-        f.write(cfg.dump())
-    set_seed(cfg.SEED)
-    trainer = build_trainer(cfg)
-    start_epoch = 0
-    ckpt_dir = args.model_dir if args.eval_only else (args.resume or None)
-    if ckpt_dir:
-        path = _checkpoint_path(ckpt_dir, args.load_epoch)
-        trainer.load_state_dict(torch.load(path, map_location=trainer.device, weights_only=True))
-        start_epoch = trainer.epoch
-        logger.info("Loaded %s (epoch %d)", path, start_epoch)
+    created = not os.path.exists(cfg.OUTPUT_DIR)
+    try:
+        setup_logging(cfg.OUTPUT_DIR)
+        logger.info("Command: %s", " ".join(sys.argv))
+        set_seed(cfg.SEED)
+        if cfg.TRAIN.DETERMINISTIC:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        trainer = build_trainer(cfg)
+        start_epoch = start_step = 0
+        ckpt_dir = args.model_dir if args.eval_only else args.resume
+        if ckpt_dir:
+            if args.eval_only:
+                path, state = _checkpoint_for_eval(ckpt_dir, args.load_epoch, trainer.device)
+            else:
+                path, state = load_newest_valid(ckpt_dir, trainer.device)
+            trainer.load_state_dict(state)
+            start_epoch, start_step = trainer.epoch, trainer.step_in_epoch
+            logger.info("Loaded %s (%d epochs and %d steps done)", path, start_epoch, start_step)
+    except BaseException as e:
+        if created:  # nothing ran: leave no half-made run directory behind
+            setup_logging(None)
+            shutil.rmtree(cfg.OUTPUT_DIR, ignore_errors=True)
+        if isinstance(e, SETUP_ERRORS) and not isinstance(e, ConfigError):
+            raise InputError(e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from e
+        raise
+    if not args.eval_only:
+        with open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w") as f:
+            f.write(cfg.dump())
     tic = time.perf_counter()
     if args.eval_only or start_epoch >= cfg.OPTIM.MAX_EPOCH:
         trainer.evaluate()
     else:
-        trainer.train(start_epoch, cfg.OPTIM.MAX_EPOCH)
+        trainer.train(start_epoch, cfg.OPTIM.MAX_EPOCH, start_step)
     res = make_results(cfg, trainer.last_eval["target"], trainer.last_eval["source_val"], trainer.epoch)
+    if trainer.skipped_images:
+        res["skipped_train_images"] = trainer.skipped_images
     path = write_results(cfg.OUTPUT_DIR, res)
     logger.info("Done in %.1f s. Per-domain accuracy (%s):\n%s", time.perf_counter() - tic, path, format_table(res))
     return res
 
 
-def _checkpoint_path(run_dir: str, epoch: int | None) -> str:
-    if epoch is not None:
-        path = os.path.join(run_dir, "checkpoints", f"model-epoch{epoch}.pt")
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"No checkpoint for epoch {epoch}: {path}")
-        return path
-    path = latest_checkpoint(run_dir)
-    if path is None:
-        raise FileNotFoundError(f"No checkpoint in {os.path.join(run_dir, 'checkpoints')}")
-    return path
-
-
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    if args.eval_only and not args.model_dir:
-        build_parser().error("--eval-only needs --model-dir DIR")
+    args = parse_args(argv)
     try:
         run(args)
-    except (ConfigError, KeyError, FileExistsError, FileNotFoundError) as e:
+    except (InputError, ConfigError, KeyError, FileExistsError, FileNotFoundError, DatasetMissingError) as e:
         # bad input: one clear line, no traceback to dig through
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)

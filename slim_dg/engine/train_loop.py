@@ -30,11 +30,16 @@ class HookBase:
 
 
 class TrainerBase:
+    """Counters hooks can read: ``epoch`` (0-based, the epoch in progress; after training, the
+    number of epochs), ``iter`` (steps done in total) and ``step_in_epoch`` (steps done in this
+    epoch); both step counters already count the step that ``after_step`` follows."""
+
     def __init__(self) -> None:
         self.hooks: list[HookBase] = []
-        self.epoch = 0  # current epoch (0-based) while training; number of finished epochs after
+        self.epoch = 0
         self.max_epoch = 0
-        self.iter = 0  # global step counter
+        self.iter = 0
+        self.step_in_epoch = 0
         self.step_outputs: dict = {}
         self.finished = False
 
@@ -46,18 +51,22 @@ class TrainerBase:
             h.trainer = weakref.proxy(self)  # hooks must not keep the trainer alive
             self.hooks.append(h)
 
-    def train(self, start_epoch: int, max_epoch: int) -> None:
-        self.epoch, self.max_epoch = start_epoch, max_epoch
-        logger.info("Training from epoch %d to %d", start_epoch + 1, max_epoch)
+    def train(self, start_epoch: int, max_epoch: int, start_step: int = 0) -> None:
+        """Train epochs ``start_epoch .. max_epoch - 1``, the first one from step ``start_step``."""
+        self.max_epoch = max_epoch
+        logger.info("Training from epoch %d%s to %d", start_epoch + 1,
+                    f" (step {start_step})" if start_step else "", max_epoch)
         try:
             self._call("before_train")
             for self.epoch in range(start_epoch, max_epoch):
+                self.step_in_epoch = start_step if self.epoch == start_epoch else 0
                 self._call("before_epoch")
                 for batch in self.epoch_batches():
                     self._call("before_step")
                     self.step_outputs = self.run_step(batch)
-                    self._call("after_step")
                     self.iter += 1
+                    self.step_in_epoch += 1
+                    self._call("after_step")
                 self._call("after_epoch")
             self.epoch = max_epoch
             self.finished = True
@@ -70,6 +79,7 @@ class TrainerBase:
             getattr(h, name)()
 
     def epoch_batches(self):
+        """The batches of epoch ``self.epoch`` from step ``self.step_in_epoch`` on."""
         raise NotImplementedError
 
     def run_step(self, batch) -> dict:

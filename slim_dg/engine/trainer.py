@@ -10,9 +10,11 @@ import logging
 
 import torch
 
+from ..config.hashing import config_hash
 from ..data.build import build_data_loaders, build_dataset
 from ..evaluation import evaluate_domains
 from ..modeling import build_model
+from .checkpoint import get_rng_state, set_rng_state
 from .hooks import build_hooks
 from .optim import build_lr_scheduler, build_optimizer
 from .train_loop import TrainerBase
@@ -37,6 +39,7 @@ class DGTrainer(TrainerBase):
         if cfg.TRAIN.MAX_ITERS_PER_EPOCH > 0:
             self.iters_per_epoch = min(self.iters_per_epoch, cfg.TRAIN.MAX_ITERS_PER_EPOCH)
         self.last_eval: dict = {}
+        self.skipped_images = 0  # unreadable training images left out (DATALOADER.ON_BAD_IMAGE skip)
         self.register_hooks(build_hooks(cfg, cfg.OUTPUT_DIR))
 
     # -- what a method implements -------------------------------------------------------------
@@ -45,10 +48,16 @@ class DGTrainer(TrainerBase):
 
     # -- the loop ------------------------------------------------------------------------------
     def epoch_batches(self):
-        return itertools.islice(self.train_loader, self.iters_per_epoch)
+        sampler = self.train_loader.sampler
+        sampler.set_epoch(self.epoch)
+        sampler.set_start(self.step_in_epoch * self.train_loader.batch_size)
+        return itertools.islice(self.train_loader, max(0, self.iters_per_epoch - self.step_in_epoch))
 
     def run_step(self, batch: dict) -> dict[str, float]:
         assert self.model.training, "run_step needs the model in train mode"
+        self.skipped_images += int(batch.pop("skipped", 0))
+        if "img" not in batch:  # every image of the batch was unreadable (and skipped)
+            return {}
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         losses = self.compute_losses(batch)
         total = sum(losses.values())
@@ -72,8 +81,12 @@ class DGTrainer(TrainerBase):
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "epoch": self.epoch + 1 if not self.finished else self.epoch,
+            "epoch": self.epoch if self.finished else self.epoch + (self.step_in_epoch == self.iters_per_epoch),
+            "step_in_epoch": 0 if self.finished or self.step_in_epoch == self.iters_per_epoch else self.step_in_epoch,
             "iter": self.iter,
+            "skipped_images": self.skipped_images,
+            "rng": get_rng_state(),
+            "config_hash": config_hash(self.cfg),
             "hooks": {type(h).__name__: h.state_dict() for h in self.hooks if h.state_dict()},
             "extra": self.extra_state_dict(),
         }
@@ -82,11 +95,13 @@ class DGTrainer(TrainerBase):
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.epoch, self.iter = state["epoch"], state["iter"]
+        self.epoch, self.step_in_epoch, self.iter = state["epoch"], state["step_in_epoch"], state["iter"]
+        self.skipped_images = state.get("skipped_images", 0)
         for h in self.hooks:
             if type(h).__name__ in state.get("hooks", {}):
                 h.load_state_dict(state["hooks"][type(h).__name__])
         self.load_extra_state_dict(state.get("extra", {}))
+        set_rng_state(state["rng"])  # last: nothing above may draw from it
 
     def extra_state_dict(self) -> dict:
         """State of a method beyond model/optimizer (e.g. an adversary's RNG); plain types only."""

@@ -12,16 +12,22 @@ from torch.utils.data import DataLoader
 def evaluate_domain(model: nn.Module, loader: DataLoader, device: torch.device) -> dict:
     was_training = model.training
     model.eval()
-    correct = total = 0
+    correct = total = skipped = 0
     try:
         for batch in loader:
+            skipped += int(batch.pop("skipped", 0))
+            if "img" not in batch:
+                continue
             x = batch["img"].to(device, non_blocking=True)
             y = batch["label"].to(device, non_blocking=True)
             correct += (model(x).argmax(1) == y).sum().item()
             total += y.numel()
     finally:
         model.train(was_training)
-    return {"accuracy": 100.0 * correct / max(total, 1), "num_samples": total}
+    out = {"accuracy": 100.0 * correct / max(total, 1), "num_samples": total}
+    if skipped:
+        out["num_skipped"] = skipped  # unreadable images left out (DATALOADER.ON_BAD_IMAGE skip)
+    return out
 
 
 def evaluate_domains(model: nn.Module, loaders: Mapping[str, DataLoader], device: torch.device) -> dict[str, dict]:

@@ -32,8 +32,9 @@ def validate_results(res: dict) -> None:
         raise ValueError(f"target reports {sorted(res['target'])}, expected each of {res['target_domains']}")
     for part in ("target", "source_val"):
         for dom, m in res[part].items():
-            if set(m) != {"accuracy", "num_samples"}:
-                raise ValueError(f"{part}.{dom} must hold accuracy and num_samples, got {sorted(m)}")
+            if not {"accuracy", "num_samples"} <= set(m) <= {"accuracy", "num_samples", "num_skipped"}:
+                raise ValueError(f"{part}.{dom} must hold accuracy and num_samples (and optionally num_skipped), "
+                                 f"got {sorted(m)}")
             if not (0.0 <= m["accuracy"] <= 100.0) or not isinstance(m["num_samples"], int):
                 raise ValueError(f"{part}.{dom}: accuracy must be a percent and num_samples an int: {m}")
 

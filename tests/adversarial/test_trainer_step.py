@@ -31,6 +31,7 @@ def stub_dgtrainer(monkeypatch):
         super(DGTrainer, self).__init__()  # TrainerBase: hooks, counters
         self.cfg = cfg
         self.device = torch.device("cpu")
+        self.skipped_images = 0
         self.model = _PENDING_MODEL.pop()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
 

@@ -3,7 +3,7 @@ import argparse
 import pytest
 
 from slim_dg.config import ConfigError, get_cfg_defaults, merge_from_file, merge_from_list, validate_cfg
-from slim_dg.engine.launch import build_parser, setup_cfg
+from slim_dg.engine.launch import build_parser, parse_args, setup_cfg
 
 
 def _write(path, text):
@@ -115,3 +115,8 @@ def test_every_shipped_config_loads_and_validates():
             continue  # datasets that are not installed are checked by their own tests
         cfg.DATASET.TARGET_DOMAINS = [DATASET_REGISTRY.get(cfg.DATASET.NAME).domains[-1]]
         validate_cfg(cfg)
+
+
+def test_domain_lists_stop_at_the_first_config_key():
+    args = parse_args(["--target-domains", "texture", "color", "OPTIM.LR", "0.2", "SEED", "3"])
+    assert args.target_domains == ["texture", "color"] and args.opts == ["OPTIM.LR", "0.2", "SEED", "3"]

@@ -4,6 +4,7 @@ import os
 import textwrap
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from slim_dg.engine.launch import main
@@ -17,7 +18,7 @@ from slim_dg.engine import TRAINER_REGISTRY
 from slim_dg.engine.erm import ERM
 
 
-@DATASET_REGISTRY.register(name="toy_shapes")
+@DATASET_REGISTRY.register(name="toy_shapes_TAG")
 class ToyShapes(DGDataset):
     domains = ("red", "green", "blue")
     dataset_dir = "toy_shapes"
@@ -30,7 +31,7 @@ class ToyShapes(DGDataset):
         return read_domain_folder(self.dataset_root, domain, self.classnames, self.val_ratio)
 
 
-@TRAINER_REGISTRY.register(name="LabelSmoothERM")
+@TRAINER_REGISTRY.register(name="LabelSmoothERM_TAG")
 class LabelSmoothERM(ERM):
     def compute_losses(self, batch):
         return {"ce_ls": F.cross_entropy(self.model(batch["img"]), batch["label"], label_smoothing=0.1)}
@@ -49,15 +50,19 @@ def _toy_tree(root):
                 Image.fromarray(img).save(os.path.join(d, f"{i}.png"))
 
 
-def test_user_module_registers_dataset_and_trainer(tmp_path):
-    plugin = tmp_path / "my_dg_plugin.py"
-    plugin.write_text(textwrap.dedent(PLUGIN))
+@pytest.mark.parametrize("by", ["path", "module name"])
+def test_user_module_registers_dataset_and_trainer(tmp_path, monkeypatch, by):
+    tag = by.replace(" ", "_")  # each case registers its own names: registries refuse duplicates
+    plugin = tmp_path / f"my_dg_plugin_{tag}.py"
+    plugin.write_text(textwrap.dedent(PLUGIN).replace("TAG", tag))
+    if by == "module name":
+        monkeypatch.syspath_prepend(str(tmp_path))
     _toy_tree(str(tmp_path / "data"))
     out = str(tmp_path / "out")
-    main(["--plugin", str(plugin), "--root", str(tmp_path / "data"), "--target-domains", "blue",
-          "--output-dir", out, "DATASET.NAME", "toy_shapes", "TRAINER.NAME", "LabelSmoothERM",
+    main(["--plugin", str(plugin) if by == "path" else plugin.stem, "--root", str(tmp_path / "data"), "--target-domains", "blue",
+          "--output-dir", out, "DATASET.NAME", f"toy_shapes_{tag}", "TRAINER.NAME", f"LabelSmoothERM_{tag}",
           "MODEL.BACKBONE.NAME", "resnet10t", "INPUT.SIZE", "(16, 16)", "OPTIM.MAX_EPOCH", "1",
           "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "8"])
     res = json.load(open(os.path.join(out, "results.json")))
-    assert res["dataset"] == "toy_shapes" and res["trainer"] == "LabelSmoothERM"
+    assert res["dataset"] == f"toy_shapes_{tag}" and res["trainer"] == f"LabelSmoothERM_{tag}"
     assert res["source_domains"] == ["red", "green"] and res["target"]["blue"]["num_samples"] == 16

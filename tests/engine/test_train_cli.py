@@ -22,7 +22,7 @@ def _train(tmp_path, digits_root, *extra, name="run"):
 
 
 def test_run_writes_the_output_dir_of_design_5(tmp_path, digits_root):
-    out = _train(tmp_path, digits_root)
+    out = _train(tmp_path, digits_root, "DATALOADER.NUM_WORKERS", "2")  # worker processes, too
     res = json.load(open(os.path.join(out, "results.json")))
     validate_results(res)
     assert res["target_domains"] == ["texture", "color"] and sorted(res["target"]) == ["color", "texture"]

@@ -66,3 +66,10 @@ def test_unavailable_pretrained_weights_name_the_fixes(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError) as e:
         create_timm_backbone("resnet18", weights=str(tmp_path / "missing.pth"))
     assert "MODEL.BACKBONE.PRETRAINED False" in str(e.value) and "MODEL.BACKBONE.WEIGHTS" in str(e.value)
+
+
+def test_pretrained_without_hub_access_names_the_fixes(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(RuntimeError) as e:
+        create_timm_backbone("resnet18", pretrained=True)
+    assert "from the model hub" in str(e.value) and "MODEL.BACKBONE.PRETRAINED False" in str(e.value)

@@ -1,0 +1,98 @@
+"""Checkpoint files: atomic writes, every random state, plain types only, newest-valid lookup.
+
+Everything is stored as tensors and plain Python types, so loading uses
+``torch.load(weights_only=True)``, which refuses pickled arbitrary objects.
+
+Names say where a run stood: ``model-epoch3.pt`` after 3 full epochs, ``model-epoch3-step40.pt``
+40 steps into the 4th, ``model-best.pt`` the best by mean source-validation accuracy.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import random
+import re
+
+import numpy as np
+import torch
+
+CHECKPOINT_DIR = "checkpoints"
+BEST = "model-best.pt"
+_NAME = re.compile(r"model-epoch(\d+)(?:-step(\d+))?\.pt$")
+logger = logging.getLogger(__name__)
+
+
+def checkpoint_name(epochs_done: int, step_in_epoch: int = 0) -> str:
+    return f"model-epoch{epochs_done}.pt" if step_in_epoch == 0 else f"model-epoch{epochs_done}-step{step_in_epoch}.pt"
+
+
+def get_rng_state() -> dict:
+    np_state = np.random.get_state(legacy=False)
+    return {
+        "python": random.getstate(),
+        "numpy": {"key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)), "pos": np_state["state"]["pos"],
+                  "has_gauss": np_state["has_gauss"], "gauss": np_state["gauss"]},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state({"bit_generator": "MT19937", "state": {"key": n["key"].numpy().astype(np.uint32),
+                                                              "pos": n["pos"]},
+                         "has_gauss": n["has_gauss"], "gauss": n["gauss"]})
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(state: dict, path: str) -> str:
+    """Write to a temporary file, flush it to disk, then rename: never a half-written checkpoint."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str, map_location="cpu") -> dict:
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def list_checkpoints(run_dir: str) -> list[str]:
+    """Periodic checkpoints of a run, oldest first (by epochs and steps done)."""
+    found = []
+    for p in glob.glob(os.path.join(run_dir, CHECKPOINT_DIR, "model-epoch*.pt")):
+        m = _NAME.search(os.path.basename(p))
+        if m:
+            found.append(((int(m.group(1)), int(m.group(2) or 0)), p))
+    return [p for _, p in sorted(found)]
+
+
+def load_newest_valid(run_dir: str, map_location="cpu") -> tuple[str, dict]:
+    """The newest checkpoint that loads; a truncated or corrupt newer one is skipped with a warning."""
+    paths = list_checkpoints(run_dir)
+    if not paths:
+        raise FileNotFoundError(f"No checkpoint in {os.path.join(run_dir, CHECKPOINT_DIR)}")
+    for path in reversed(paths):
+        try:
+            return path, load_checkpoint(path, map_location)
+        except Exception as e:  # truncated zip, bad pickle, ...: all mean "not usable"
+            logger.warning("Checkpoint %s is unreadable (%s: %s); falling back to the previous one",
+                           path, type(e).__name__, e)
+    raise FileNotFoundError(f"No readable checkpoint in {os.path.join(run_dir, CHECKPOINT_DIR)}")
+
+
+def prune_checkpoints(run_dir: str, keep: int) -> None:
+    """Keep the newest ``keep`` periodic checkpoints (0: all); ``model-best.pt`` is never pruned."""
+    if keep <= 0:
+        return
+    for path in list_checkpoints(run_dir)[:-keep]:
+        os.remove(path)
