@@ -23,6 +23,14 @@ setup(
         "tqdm",
         "matplotlib",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        "test": ["pytest>=7"],
+        # slim_dg.integrations.dassl: what Dassl.pytorch imports at run time, and what building it needs.
+        # Dassl itself is not on PyPI and cannot be listed here: it must be installed with --no-deps
+        # (its requirements pin wilds==1.2.2, which conflicts with ours) and --no-build-isolation (its
+        # setup.py imports numpy); see README "Using SLIM-DG inside Dassl".
+        "dassl": ["gdown", "tabulate", "ftfy", "regex", "scipy", "scikit-learn", "tqdm", "tensorboard", "yacs",
+                  "numpy", "setuptools", "wheel"],
+    },
     entry_points={"console_scripts": ["slim-dg-train=slim_dg.engine.launch:main"]},
 )

@@ -1,6 +1,7 @@
 """Adversarial-augmentation trainers: an adversary × an objective (plain or SLIM), no copies.
 
-One training step (DESIGN §2):
+One training step (DESIGN §2), computed by ``slim_dg.adversarial.step.adversarial_losses``, the
+function the Dassl integration's trainers call too:
  1. clean forward with grad (its detached taps are SLIM's clean features when the modes match);
  2. the adversary's inner loop ascends the objective over the adversary's own parameters;
  3. forward of the adversarial batch, one CE over clean + adversarial logits, one backward.
@@ -12,10 +13,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import torch
-import torch.nn.functional as F
-
-from ..adversarial import OutputLoss, SLIM, adversarial_mode, build_adversary
+from ..adversarial.step import adversarial_losses, build_adversary_and_objective, reuses_clean_taps
 from .build import TRAINER_REGISTRY
 from .trainer import DGTrainer
 
@@ -27,40 +25,15 @@ class AdversarialTrainer(DGTrainer):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        name = self.adversary_name or cfg.ADV.NAME
-        if not name:
-            raise ValueError("TRAINER.NAME Adversarial needs ADV.NAME (e.g. advstyle, pgd, feat_advstyle)")
-        self.adversary = build_adversary(name, cfg, self.model)
-        slim = cfg.SLIM.ENABLED if self.use_slim is None else self.use_slim
-        self.objective = SLIM.from_config(cfg, self.model.backbone) if slim else OutputLoss()
+        self.adversary, self.objective = build_adversary_and_objective(cfg, self.model, self.adversary_name,
+                                                                       self.use_slim)
         self.train_on_clean = cfg.ADV.TRAIN_ON == "clean+adv"
         # clean taps can come from the training forward only if it runs in the adversary's BN mode
-        self.reuse_clean_taps = self.train_on_clean and self.adversary.bn_mode == "train"
+        self.reuse_clean_taps = reuses_clean_taps(self.adversary, self.train_on_clean)
 
     def compute_losses(self, batch):
-        x, y = batch["img"], batch["label"]
-        need = self.objective.clean_taps
-        logits_clean, clean_taps = None, {}
-        if self.train_on_clean:
-            if need and self.reuse_clean_taps:
-                logits_clean, taps = self.model(x, taps=need)
-                clean_taps = {k: v.detach() for k, v in taps.items()}
-            else:
-                logits_clean = self.model(x)
-        if need and not clean_taps:
-            clean_taps = self._clean_taps(x, need)
-        self.objective.start_batch()
-        params = self.adversary.perturb(self.model, x, y, self.objective, clean_taps)
-        logits_adv = self.adversary.forward(self.model, x, params)
-        if logits_clean is None:
-            return {"ce_adv": F.cross_entropy(logits_adv, y)}
-        return {"ce": F.cross_entropy(torch.cat([logits_clean, logits_adv]), torch.cat([y, y]))}
-
-    @torch.no_grad()
-    def _clean_taps(self, x, taps):
-        """Clean features in the adversary's mode, when no training pass can provide them."""
-        with adversarial_mode(self.model, self.adversary.bn_mode, self.adversary.update_bn):
-            return self.model(x, taps=taps)[1]
+        return adversarial_losses(self.model, self.adversary, self.objective, batch["img"], batch["label"],
+                                  self.train_on_clean, self.reuse_clean_taps)
 
     def extra_state_dict(self) -> dict:
         return {"objective": self.objective.state_dict()}

@@ -1,0 +1,67 @@
+"""The adversarial training step (DESIGN §2), as one function every trainer calls.
+
+``AdversarialTrainer`` (ours) and the Dassl trainers of ``slim_dg.integrations.dassl`` both compute
+their losses with ``adversarial_losses``, so the step exists once:
+
+ 1. clean forward with grad (its detached taps are the objective's clean features when
+    ``reuse_clean_taps``, i.e. when the training forward runs in the adversary's BN mode);
+ 2. ``objective.start_batch()``, then the adversary's inner loop ascends the objective over the
+    adversary's own parameters;
+ 3. forward of the adversarial batch; one CE over ``cat(clean, adv)`` logits (``{"ce": ...}``), or
+    over the adversarial logits only when not training on clean images (``{"ce_adv": ...}``).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import Adversary, adversarial_mode
+from .build import build_adversary
+from .objectives import OutputLoss
+from .slim import SLIM
+
+
+def build_adversary_and_objective(cfg, model: nn.Module, adversary_name: str = "", use_slim: bool | None = None):
+    """The adversary (``adversary_name``, or ``cfg.ADV.NAME`` when empty) and the objective it ascends
+    (SLIM when ``use_slim``, or ``cfg.SLIM.ENABLED`` when None; else the plain output loss)."""
+    name = adversary_name or cfg.ADV.NAME
+    if not name:
+        raise ValueError("TRAINER.NAME Adversarial needs ADV.NAME (e.g. advstyle, pgd, feat_advstyle)")
+    adversary = build_adversary(name, cfg, model)
+    slim = cfg.SLIM.ENABLED if use_slim is None else use_slim
+    objective = SLIM.from_config(cfg, model.backbone) if slim else OutputLoss()
+    return adversary, objective
+
+
+def reuses_clean_taps(adversary: Adversary, train_on_clean: bool) -> bool:
+    """Whether the training forward can provide the clean taps (it runs in the adversary's BN mode)."""
+    return train_on_clean and adversary.bn_mode == "train"
+
+
+@torch.no_grad()
+def clean_taps_in_adversary_mode(model: nn.Module, adversary: Adversary, x: torch.Tensor, taps) -> dict:
+    """Clean features in the adversary's mode, when no training pass can provide them."""
+    with adversarial_mode(model, adversary.bn_mode, adversary.update_bn):
+        return model(x, taps=taps)[1]
+
+
+def adversarial_losses(model: nn.Module, adversary: Adversary, objective, x: torch.Tensor, y: torch.Tensor,
+                       train_on_clean: bool, reuse_clean_taps: bool) -> dict[str, torch.Tensor]:
+    """The losses of one training step; the caller backpropagates their sum and steps."""
+    need = objective.clean_taps
+    logits_clean, clean_taps = None, {}
+    if train_on_clean:
+        if need and reuse_clean_taps:
+            logits_clean, taps = model(x, taps=need)
+            clean_taps = {k: v.detach() for k, v in taps.items()}
+        else:
+            logits_clean = model(x)
+    if need and not clean_taps:
+        clean_taps = clean_taps_in_adversary_mode(model, adversary, x, need)
+    objective.start_batch()
+    params = adversary.perturb(model, x, y, objective, clean_taps)
+    logits_adv = adversary.forward(model, x, params)
+    if logits_clean is None:
+        return {"ce_adv": F.cross_entropy(logits_adv, y)}
+    return {"ce": F.cross_entropy(torch.cat([logits_clean, logits_adv]), torch.cat([y, y]))}
