@@ -196,14 +196,14 @@ def _setup_cfg(root, out, trainer, extra=()):
 def test_advstyle_slim_trains_in_dassls_engine(tmp_path, monkeypatch):
     dassl_tiny_dataset.generate(str(tmp_path / "data"))
     calls = []
-    shared_step = integ.adversarial_losses
+    shared_step = integ.trainers.adversarial_losses  # the name the trainers' step calls
 
     def spy(*args, **kw):
         losses = shared_step(*args, **kw)
         calls.append({k: v.item() for k, v in losses.items()})
         return losses
 
-    monkeypatch.setattr(integ, "adversarial_losses", spy)
+    monkeypatch.setattr(integ.trainers, "adversarial_losses", spy)
     out = tmp_path / "out"
     extra = ["OPTIM.MAX_EPOCH", "1", "OPTIM.WARMUP_EPOCH", "1", "ADV.STEPS", "2"]
     cfg = _setup_cfg(tmp_path / "data", out, "AdvStyleSLIM", extra)
