@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ..adversarial.build import NAMED_TRAINERS
 from ..adversarial.step import adversarial_losses, build_adversary_and_objective, reuses_clean_taps
 from .build import TRAINER_REGISTRY
 from .trainer import DGTrainer
@@ -48,9 +49,5 @@ def _register(name: str, adversary: str, slim: bool) -> type:
     return TRAINER_REGISTRY.register(cls)
 
 
-AdvStyle = _register("AdvStyle", "advstyle", slim=False)
-AdvStyleSLIM = _register("AdvStyleSLIM", "advstyle", slim=True)
-PGD = _register("PGD", "pgd", slim=False)
-PGDSLIM = _register("PGDSLIM", "pgd", slim=True)
-FeatAdvStyle = _register("FeatAdvStyle", "feat_advstyle", slim=False)
-FeatAdvStyleSLIM = _register("FeatAdvStyleSLIM", "feat_advstyle", slim=True)
+for _name, _adversary, _slim in NAMED_TRAINERS:  # AdvStyle, AdvStyleSLIM, PGD, ... as module attributes
+    globals()[_name] = _register(_name, _adversary, _slim)

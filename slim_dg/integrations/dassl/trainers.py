@@ -9,6 +9,7 @@ from dassl.engine import TRAINER_REGISTRY, TrainerX
 from dassl.optim import build_optimizer
 from dassl.utils import count_num_param, load_pretrained_weights
 
+from ...adversarial.build import NAMED_TRAINERS
 from ...adversarial.step import adversarial_losses, build_adversary_and_objective, reuses_clean_taps
 from ...modeling.backbone import create_timm_backbone
 from ...modeling.classifier import Classifier
@@ -75,11 +76,7 @@ def _trainer(name: str, adversary: str, slim: bool | None) -> type:
     return cls
 
 
-AdvStyle = _trainer("AdvStyle", "advstyle", slim=False)
-AdvStyleSLIM = _trainer("AdvStyleSLIM", "advstyle", slim=True)
-PGD = _trainer("PGD", "pgd", slim=False)
-PGDSLIM = _trainer("PGDSLIM", "pgd", slim=True)
-FeatAdvStyle = _trainer("FeatAdvStyle", "feat_advstyle", slim=False)
-FeatAdvStyleSLIM = _trainer("FeatAdvStyleSLIM", "feat_advstyle", slim=True)
+for _name, _adversary, _slim in NAMED_TRAINERS:  # AdvStyle, AdvStyleSLIM, PGD, ... as module attributes
+    globals()[_name] = _trainer(_name, _adversary, _slim)
 Adversarial = _trainer("Adversarial", "", slim=None)
-ADVERSARIAL_TRAINERS = ("AdvStyle", "AdvStyleSLIM", "PGD", "PGDSLIM", "FeatAdvStyle", "FeatAdvStyleSLIM", "Adversarial")
+ADVERSARIAL_TRAINERS = tuple(name for name, _, _ in NAMED_TRAINERS) + ("Adversarial",)
