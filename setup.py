@@ -22,6 +22,7 @@ setup(
         "tensorboard",
         "tqdm",
         "matplotlib",
+        "submitit>=1.5",  # tools/sweep.py --launcher slurm: Slurm job arrays
     ],
     extras_require={
         "test": ["pytest>=7"],

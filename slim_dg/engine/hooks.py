@@ -57,43 +57,67 @@ class CheckpointHook(HookBase):
 class EvalHook(HookBase):
     """Evaluates every ``period`` epochs (0: never during training) and once after the last
     epoch of a run that finished, never after a crash; keeps ``model-best.pt`` by mean
-    source-validation accuracy when the run has source validation data."""
+    source-validation accuracy when the run has source validation data.
+
+    ``history`` holds one entry per evaluation, ``{"epoch", "target", "source_val"}`` (epochs
+    done, per-domain metrics), so a model can be selected afterwards (``results.json``). It is
+    part of the checkpoint; an epoch's checkpoint is written before that epoch is evaluated, so
+    a run resumed from it evaluates first what the checkpoint lacks.
+    """
 
     def __init__(self, period: int, writer: "WriterHook | None" = None, checkpointer: CheckpointHook | None = None):
         self.period = period
         self.writer = writer
         self.checkpointer = checkpointer
         self.best = -1.0
+        self.history: list[dict] = []
 
-    def _evaluate(self) -> None:
+    def _due(self, epochs_done: int) -> bool:
+        """Whether training evaluates after this many epochs (the last one is evaluated in after_train)."""
+        return self.period > 0 and epochs_done % self.period == 0 and epochs_done < self.trainer.max_epoch
+
+    def evaluate(self, epochs_done: int) -> dict:
         results = self.trainer.evaluate()
         for part, per_domain in results.items():
-            logger.info("Epoch %d %s: %s", self.trainer.epoch + (0 if self.trainer.finished else 1), part,
+            logger.info("Epoch %d %s: %s", epochs_done, part,
                         ", ".join(f"{d} {m['accuracy']:.2f}%" for d, m in per_domain.items()))
             if self.writer is not None:
                 for d, m in per_domain.items():
                     self.writer.scalar(f"{part}/{d}", m["accuracy"])
+        # plain types only: the history is saved in checkpoints loaded with weights_only=True
+        self.history.append({"epoch": int(epochs_done),
+                             **{part: {d: dict(m) for d, m in results[part].items()}
+                                for part in ("target", "source_val")}})
         val = results["source_val"]
         if val and self.checkpointer is not None:
             score = sum(m["accuracy"] for m in val.values()) / len(val)
             if score > self.best:
                 self.best = score
                 self.checkpointer.save(BEST)
+        return results
+
+    def before_train(self) -> None:
+        t = self.trainer  # a resumed run: ``epoch`` epochs and ``step_in_epoch`` steps are done
+        done = t.epoch
+        if t.step_in_epoch == 0 and done > 0 and self._due(done) and \
+                not any(h["epoch"] == done for h in self.history):
+            logger.info("Resumed from the end of epoch %d, before its evaluation: evaluating it now", done)
+            self.evaluate(done)
 
     def after_epoch(self) -> None:
-        done = self.trainer.epoch + 1
-        if self.period > 0 and done % self.period == 0 and done < self.trainer.max_epoch:
-            self._evaluate()
+        if self._due(self.trainer.epoch + 1):
+            self.evaluate(self.trainer.epoch + 1)
 
     def after_train(self) -> None:
         if self.trainer.finished:
-            self._evaluate()
+            self.evaluate(self.trainer.epoch)
 
     def state_dict(self) -> dict:
-        return {"best": self.best}
+        return {"best": self.best, "history": self.history}
 
     def load_state_dict(self, state: dict) -> None:
         self.best = state["best"]
+        self.history = list(state.get("history", []))  # checkpoints written before the history existed
 
 
 class SignalHook(HookBase):

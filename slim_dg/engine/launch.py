@@ -25,6 +25,7 @@ from ..utils.plugins import load_plugins
 from ..utils.seed import set_seed
 from .build import build_trainer
 from .checkpoint import BEST, CHECKPOINT_DIR, checkpoint_name, load_checkpoint, load_newest_valid
+from .hooks import EvalHook
 
 logger = logging.getLogger("slim_dg.train")
 # what building a run from bad input raises; during training the same types are bugs and keep their traceback
@@ -176,11 +177,18 @@ def run(args: argparse.Namespace) -> dict:
         with open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w") as f:
             f.write(cfg.dump())
     tic = time.perf_counter()
-    if args.eval_only or start_epoch >= cfg.OPTIM.MAX_EPOCH:
+    # the EvalHook records every evaluation of training (results.json "history")
+    evaluator = None if args.eval_only else next((h for h in trainer.hooks if isinstance(h, EvalHook)), None)
+    if args.eval_only:
         trainer.evaluate()
-    else:
+    elif start_epoch < cfg.OPTIM.MAX_EPOCH:
         trainer.train(start_epoch, cfg.OPTIM.MAX_EPOCH, start_step)
-    res = make_results(cfg, trainer.last_eval["target"], trainer.last_eval["source_val"], trainer.epoch)
+    elif evaluator is not None:  # trained to the end, but stopped before the final evaluation
+        evaluator.evaluate(trainer.epoch)
+    else:
+        trainer.evaluate()
+    history = evaluator.history if evaluator is not None else [{"epoch": trainer.epoch, **trainer.last_eval}]
+    res = make_results(cfg, trainer.last_eval["target"], trainer.last_eval["source_val"], trainer.epoch, history)
     if trainer.skipped_images:
         res["skipped_train_images"] = trainer.skipped_images
     path = write_results(cfg.OUTPUT_DIR, res)

@@ -1,4 +1,9 @@
-"""``results.json`` (DESIGN §5): the one file every run writes and every tool reads."""
+"""``results.json`` (DESIGN §5): the one file every run writes and every tool reads.
+
+Besides the final evaluation (``target``, ``source_val``, ``epoch``), ``history`` lists every
+evaluation of the run, ``{"epoch", "target", "source_val"}`` each, oldest first, so that a model
+can be selected afterwards (``slim_dg.evaluation.selection``) without re-running anything.
+"""
 from __future__ import annotations
 
 import json
@@ -9,8 +14,8 @@ REQUIRED_KEYS = ("dataset", "trainer", "backbone", "seed", "source_domains", "ta
                  "target", "source_val", "epoch")
 
 
-def make_results(cfg, target: dict, source_val: dict, epoch: int) -> dict:
-    return {
+def make_results(cfg, target: dict, source_val: dict, epoch: int, history: list[dict] | None = None) -> dict:
+    res = {
         "dataset": cfg.DATASET.NAME,
         "trainer": cfg.TRAINER.NAME,
         "backbone": cfg.MODEL.BACKBONE.NAME,
@@ -21,6 +26,9 @@ def make_results(cfg, target: dict, source_val: dict, epoch: int) -> dict:
         "source_val": source_val,
         "epoch": epoch,
     }
+    if history is not None:
+        res["history"] = [dict(h) for h in history]
+    return res
 
 
 def validate_results(res: dict) -> None:
@@ -30,13 +38,28 @@ def validate_results(res: dict) -> None:
         raise ValueError(f"results.json lacks keys {missing}")
     if sorted(res["target"]) != sorted(res["target_domains"]):
         raise ValueError(f"target reports {sorted(res['target'])}, expected each of {res['target_domains']}")
+    _check_metrics(res, "")
+    history = res.get("history", [])
+    if not isinstance(history, list):
+        raise ValueError(f"history must be a list of evaluations, got {type(history).__name__}")
+    for i, entry in enumerate(history):
+        if not isinstance(entry, dict) or set(entry) != {"epoch", "target", "source_val"} \
+                or not isinstance(entry["epoch"], int):
+            raise ValueError(f"history[{i}] must be {{'epoch': int, 'target': ..., 'source_val': ...}}, got {entry!r}")
+        if sorted(entry["target"]) != sorted(res["target_domains"]):
+            raise ValueError(f"history[{i}].target reports {sorted(entry['target'])}, "
+                             f"expected each of {res['target_domains']}")
+        _check_metrics(entry, f"history[{i}].")
+
+
+def _check_metrics(res: dict, where: str) -> None:
     for part in ("target", "source_val"):
         for dom, m in res[part].items():
             if not {"accuracy", "num_samples"} <= set(m) <= {"accuracy", "num_samples", "num_skipped"}:
-                raise ValueError(f"{part}.{dom} must hold accuracy and num_samples (and optionally num_skipped), "
-                                 f"got {sorted(m)}")
+                raise ValueError(f"{where}{part}.{dom} must hold accuracy and num_samples (and optionally "
+                                 f"num_skipped), got {sorted(m)}")
             if not (0.0 <= m["accuracy"] <= 100.0) or not isinstance(m["num_samples"], int):
-                raise ValueError(f"{part}.{dom}: accuracy must be a percent and num_samples an int: {m}")
+                raise ValueError(f"{where}{part}.{dom}: accuracy must be a percent and num_samples an int: {m}")
 
 
 def write_results(output_dir: str, res: dict) -> str:
@@ -57,3 +80,17 @@ def format_table(res: dict) -> str:
     lines = [f"{'split':<10}  {'domain':<{width}}  {'acc (%)':>7}  {'n':>6}", "-" * (29 + width)]
     lines += [f"{s:<10}  {d:<{width}}  {m['accuracy']:7.2f}  {m['num_samples']:6d}" for s, d, m in rows]
     return "\n".join(lines)
+
+
+def read_results(path: str) -> dict:
+    """A ``results.json`` that follows the schema; ``ValueError`` naming the file otherwise
+    (unreadable, truncated, or not following the schema)."""
+    try:
+        with open(path) as f:
+            res = json.load(f)
+        if not isinstance(res, dict):
+            raise ValueError(f"expected a JSON object, got {type(res).__name__}")
+        validate_results(res)
+    except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError
+        raise ValueError(f"{path}: {e}") from e
+    return res

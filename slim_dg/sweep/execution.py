@@ -1,0 +1,90 @@
+"""One run of ``tools/train.py`` as a subprocess: what every launcher calls, here or on a cluster node.
+
+The run's state is read again when it starts (a requeued cluster job, or a second sweep that got
+there first, finds it further along than the sweep that submitted it). Its stdout and stderr go
+to ``<run dir>.log`` (appended, one header per attempt); ``train.py`` keeps its own ``log.txt``.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from ..evaluation.results import RESULTS_FILE
+from .runs import Run
+from .state import DONE, RESTART, RESUME, run_state
+
+
+def train_script() -> str:
+    """``tools/train.py`` of the checkout that holds this package (an editable install)."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                        "tools", "train.py")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: sweeps run tools/train.py of a source checkout "
+                                "(pip install -e .)")
+    return path
+
+
+def train_command(run: Run, state: str, script: str | None = None) -> list[str]:
+    cmd = [sys.executable, script or train_script()]
+    if state == RESUME:  # the run's own config.yaml: the sweep checked it matches
+        return cmd + run.plugin_args() + ["--resume", run.run_dir]
+    return cmd + (["--overwrite"] if state == RESTART else []) + run.train_args()
+
+
+@dataclass
+class Outcome:
+    run: Run
+    state: str  # what was done: done (skipped), start, resume or restart
+    returncode: int
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def describe(self) -> str:
+        if self.state == DONE:
+            return f"{self.run.name}: already done"
+        status = "ok" if self.ok else f"FAILED (exit {self.returncode}), log: {self.run.log_path}"
+        return f"{self.run.name}: {self.state}, {status} ({self.seconds:.0f} s)"
+
+
+def _clear_stale(run_dir: str) -> None:
+    """Before starting over: an invalid results.json and the old TensorBoard events must not mix in."""
+    stale = os.path.join(run_dir, RESULTS_FILE)
+    if os.path.isfile(stale):
+        os.replace(stale, stale + ".invalid")
+    shutil.rmtree(os.path.join(run_dir, "tensorboard"), ignore_errors=True)
+
+
+def execute(run: Run, env: dict | None = None, on_start: Callable[[subprocess.Popen], None] | None = None,
+            script: str | None = None) -> Outcome:
+    """Run (or resume, or skip) one run with ``script`` (default: ``train_script()``); never raises
+    for a failed training, returns its exit code."""
+    state, _ = run_state(run)
+    if state == DONE:
+        return Outcome(run, DONE, 0)
+    if state == RESTART:
+        _clear_stale(run.run_dir)
+    cmd = train_command(run, state, script)
+    os.makedirs(os.path.dirname(run.run_dir), exist_ok=True)
+    tic = time.perf_counter()
+    gpu = (env or os.environ).get("CUDA_VISIBLE_DEVICES")
+    with open(run.log_path, "a") as log:
+        log.write(f"==== {datetime.datetime.now():%Y-%m-%d %H:%M:%S} sweep: {state} on {os.uname().nodename}"
+                  f"{'' if gpu is None else ' CUDA_VISIBLE_DEVICES=' + gpu}\n$ {shlex.join(cmd)}\n")
+        log.flush()
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=run.cwd,
+                                env=env)
+        if on_start is not None:
+            on_start(proc)
+        returncode = proc.wait()
+        log.write(f"==== exit {returncode} after {time.perf_counter() - tic:.1f} s\n")
+    return Outcome(run, state, returncode, time.perf_counter() - tic)
