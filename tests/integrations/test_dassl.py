@@ -20,13 +20,14 @@ except ImportError as e:
                 "../shared/third_party/Dassl.pytorch-c61a1b5.tar.gz; see README 'Using SLIM-DG inside Dassl'",
                 allow_module_level=True)
 
+# our plugin first: it undoes the process-wide logging.disable that importing Dassl performs (fix 6)
+import slim_dg.integrations.dassl as integ  # noqa: I001
 from dassl.config import clean_cfg, get_cfg_default
 from dassl.engine import TRAINER_REGISTRY, SimpleNet, TrainerX, build_trainer
 from dassl.modeling import BACKBONE_REGISTRY, Backbone, build_backbone
 from dassl.optim import build_optimizer
 from dassl.utils import set_random_seed
 
-import slim_dg.integrations.dassl as integ
 from slim_dg.adversarial.advstyle import AdvStyle
 from slim_dg.adversarial.feat_advstyle import FeatAdvStyle
 from slim_dg.adversarial.objectives import OutputLoss
@@ -301,3 +302,9 @@ def test_tools_train_dassl_trains_on_dassls_pacs_class(tmp_path):
     assert len(losses) == 3 and all(math.isfinite(v) for v in losses)  # 12 training images, batches of 4
     assert "* accuracy:" in log
     assert (out / "model" / "model.pth.tar-1").is_file()
+
+
+def test_importing_dassl_through_the_plugin_keeps_our_logging():
+    import logging
+
+    assert logging.root.manager.disable < logging.INFO  # Dassl's import disabled INFO/WARNING process-wide

@@ -28,7 +28,8 @@ Modules (everything public is re-exported here):
 - ``config``: ``extend_cfg``, ``check_dassl_cfg``, ``check_slim_dg_cfg``, ``adversary_cfg``;
 - ``backbones``: the ``timm_*`` backbones of Dassl's ``BACKBONE_REGISTRY``;
 - ``fixes``: the workarounds for Dassl breakages with current torch/numpy (warmup schedulers,
-  checkpoint loading; ``patch_dassl``), numbered 1-5 there and applied on import;
+  checkpoint loading; ``patch_dassl``), numbered 1-5 there and applied on import (fix 6, the
+  process-wide ``logging.disable`` that importing Dassl performs, is undone below);
 - ``trainers``: ``SLIMDGTrainerX`` and the trainers of Dassl's ``TRAINER_REGISTRY``;
 - ``cli``: ``build_parser``, ``setup_cfg``, ``main`` (``tools/train_dassl.py``);
 - ``registry``: registering into Dassl's registries without clobbering anyone else's entries.
@@ -37,6 +38,8 @@ This file checks that Dassl (and its runtime imports) can be imported, with inst
 (``INSTALL_HINT``; why Dassl is installed that way: fix 5 in ``fixes``).
 """
 from __future__ import annotations
+
+import logging
 
 DASSL_REPO = "https://github.com/KaiyangZhou/Dassl.pytorch"
 DASSL_COMMIT = "c61a1b570ac6333bd50fb5ae06aea59002fb20bb"
@@ -57,6 +60,10 @@ try:
 except ImportError as e:  # not installed (or blocked with sys.modules["dassl"] = None)
     raise ImportError(f"slim_dg.integrations.dassl needs Dassl.pytorch, which cannot be imported ({e}).\n"
                       + INSTALL_HINT) from e
+# Fix 6: importing Dassl runs ``logging.disable(logging.WARNING)`` (dassl/data/datasets/dg/wilds/
+# wilds_base.py, to quiet wilds), which silences INFO and WARNING of every logger in the process,
+# ours included. We put the process-wide level back to what it was before Dassl was imported.
+_logging_disabled_before = logging.root.manager.disable
 try:  # the Dassl modules the submodules use: a missing runtime dependency surfaces here, with advice
     import dassl.config
     import dassl.engine
@@ -70,6 +77,8 @@ except ModuleNotFoundError as e:
         raise
     raise ImportError(f"Dassl.pytorch is installed but cannot be imported: its runtime dependency '{e.name}' is "
                       f"missing. Install Dassl's runtime imports: pip install {' '.join(DASSL_RUNTIME_DEPS)}") from e
+finally:
+    logging.disable(_logging_disabled_before)
 
 # importing the submodules registers the backbones and trainers and patches Dassl's engine (fixes 1-3)
 from . import backbones, cli, config, fixes, registry, trainers  # noqa: E402,F401
