@@ -22,8 +22,10 @@ import time
 
 import torch
 
-from slim_dg.config import get_cfg_defaults, merge_from_file, merge_from_list, validate_cfg
+from slim_dg.data import DATASET_REGISTRY
 from slim_dg.engine import build_trainer
+from slim_dg.engine.launch import parse_args as parse_train_args
+from slim_dg.engine.launch import setup_cfg
 from slim_dg.utils.logger import setup_logging
 from slim_dg.utils.seed import set_seed
 
@@ -45,20 +47,12 @@ def parse_args():
 
 
 def trainer_cfg(args, method: str, out_dir: str):
-    cfg = get_cfg_defaults()
-    merge_from_file(cfg, os.path.join(CONFIGS, f"{args.dataset}_{method}.yaml"))
-    merge_from_list(cfg, ["DATALOADER.TRAIN_X.BATCH_SIZE", str(args.batch_size), "DATALOADER.NUM_WORKERS", "0",
-                          "OUTPUT_DIR", os.path.join(out_dir, method)])
-    if args.target_domains:
-        merge_from_list(cfg, ["DATASET.TARGET_DOMAINS", str(args.target_domains)])
-    merge_from_list(cfg, args.opts)
-    if not cfg.DATASET.TARGET_DOMAINS:
-        from slim_dg.data import DATASET_REGISTRY
-
-        cfg.DATASET.TARGET_DOMAINS = [DATASET_REGISTRY.get(cfg.DATASET.NAME).domains[-1]]
-    validate_cfg(cfg)
-    cfg.freeze()
-    return cfg
+    """The config tools/train.py would run for configs/<dataset>_<method>.yaml (same set-up code)."""
+    targets = args.target_domains or [DATASET_REGISTRY.get(args.dataset).domains[-1]]
+    return setup_cfg(parse_train_args([
+        "--config-file", os.path.join(CONFIGS, f"{args.dataset}_{method}.yaml"), "--target-domains", *targets,
+        "--output-dir", os.path.join(out_dir, method),
+        "DATALOADER.TRAIN_X.BATCH_SIZE", str(args.batch_size), "DATALOADER.NUM_WORKERS", "0", *args.opts]))
 
 
 def main():
