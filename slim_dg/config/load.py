@@ -13,6 +13,8 @@ from typing import Any, Iterable
 import yaml
 from yacs.config import CfgNode as CN
 
+from .hashing import flatten
+
 BASE_KEY = "_BASE_"
 
 
@@ -55,13 +57,6 @@ def _merge_dicts(dst: dict, src: dict, origin: str, prefix: str = "") -> None:
             dst[k] = v
 
 
-def all_keys(cfg: CN, prefix: str = "") -> list[str]:
-    keys = []
-    for k, v in cfg.items():
-        keys.extend(all_keys(v, f"{prefix}{k}.") if isinstance(v, CN) else [f"{prefix}{k}"])
-    return keys
-
-
 def _type_name(v: Any) -> str:
     return {bool: "bool", int: "int", float: "float", str: "str", list: "list", tuple: "list"}.get(type(v), type(v).__name__)
 
@@ -88,7 +83,7 @@ def _coerce(key: str, default: Any, value: Any, origin: str) -> Any:
 
 def merge_checked(cfg: CN, data: dict, origin: str) -> None:
     """Merge a plain nested dict into ``cfg`` after checking every key and value type."""
-    valid = all_keys(cfg)
+    valid = list(flatten(cfg))  # every key, dotted
 
     def walk(node: CN, d: dict, prefix: str) -> None:
         for k, v in d.items():
