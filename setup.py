@@ -25,7 +25,10 @@ setup(
         "submitit>=1.5",  # tools/sweep.py --launcher slurm: Slurm job arrays
     ],
     extras_require={
-        "test": ["pytest>=7"],
+        # tools/analyze.py attack (FGSM, PGD, AutoAttack). An extra, not a requirement: torchattacks 3.5
+        # pins requests~=2.25 and would downgrade it in every environment that installs SLIM-DG.
+        "analysis": ["torchattacks>=3.5"],
+        "test": ["pytest>=7", "torchattacks>=3.5"],
         # slim_dg.integrations.dassl: what Dassl.pytorch imports at run time, and what building it needs.
         # Dassl itself is not on PyPI and cannot be listed here: it must be installed with --no-deps
         # (its requirements pin wilds==1.2.2, which conflicts with ours) and --no-build-isolation (its

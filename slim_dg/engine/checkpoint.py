@@ -96,3 +96,17 @@ def prune_checkpoints(run_dir: str, keep: int) -> None:
         return
     for path in list_checkpoints(run_dir)[:-keep]:
         os.remove(path)
+
+
+def find_checkpoint(run_dir: str, which: str | None = None) -> str:
+    """Path of checkpoint ``which`` of a run: epoch ``N``, ``best``, a file name in its checkpoint
+    dir, or (None) the newest readable one."""
+    if which is None:
+        return load_newest_valid(run_dir)[0]
+    name = BEST if which == "best" else checkpoint_name(int(which)) if which.isdigit() else which
+    path = os.path.join(run_dir, CHECKPOINT_DIR, name)
+    if not os.path.isfile(path):
+        folder = os.path.dirname(path)
+        have = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+        raise FileNotFoundError(f"No checkpoint {path}. This run has: {', '.join(have) or '(none)'}")
+    return path

@@ -1,0 +1,114 @@
+"""White-box robustness per domain: FGSM and PGD-CE from torchattacks, and PGD-CS (ours).
+
+torchattacks works in [0, 1] pixel space; told our normalisation (``set_normalization_used``) it
+takes our normalised batches, attacks their pixels, and returns them normalised again.
+
+PGD-CS is not in torchattacks: a PGD in the same L_inf ball that *minimises the cosine similarity*
+of one tap's features to the clean ones, i.e. an intermediate-layer attack. It is our ``PGD``
+adversary (the one SLIM-DG trains with) ascending ``TapCosine``; the model is in eval mode.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..adversarial.pgd import PGD
+from ..adversarial.slim import intermediate_loss
+
+ATTACKS = ("fgsm", "pgd_ce", "pgd_cs")
+
+
+def _torchattacks():
+    try:
+        import torchattacks
+    except ImportError as e:
+        raise ImportError("The attacks need torchattacks: pip install -e \".[analysis]\" "
+                          "(or pip install torchattacks)") from e
+    return torchattacks
+
+
+class TapCosine:
+    """The PGD-CS objective: ``-cos(h_tap(x̃), h_tap(x))``, to ascend (an adversary objective)."""
+
+    def __init__(self, tap: int):
+        self.tap = tap
+        self.clean_taps = [tap]
+
+    def start_batch(self) -> None: ...
+
+    def begin_step(self) -> list[int]:
+        return [self.tap]
+
+    def __call__(self, logits, y, adv_taps=None, clean_taps=None) -> torch.Tensor:
+        return intermediate_loss(adv_taps[self.tap], clean_taps[self.tap], "cosine")
+
+
+class Attacker:
+    """Runs the attacks of ``ATTACKS`` on normalised batches of a ``Classifier``."""
+
+    def __init__(self, model: nn.Module, pixel_mean, pixel_std, eps: float = 8 / 255, steps: int = 10,
+                 step_size: float = 2 / 255, tap: int = -1):
+        self.model, self.eps, self.steps, self.step_size = model, eps, steps, step_size
+        self.tap = model.backbone.tap_index(tap)
+        ta = _torchattacks()
+        self.fgsm = ta.FGSM(model, eps=eps)
+        self.pgd_ce = ta.PGD(model, eps=eps, alpha=step_size, steps=steps, random_start=True)
+        for atk in (self.fgsm, self.pgd_ce):
+            atk.set_normalization_used(mean=list(pixel_mean), std=list(pixel_std))
+        # bn "eval" + no BN updates: the attack sees the deployed model
+        self.pgd_cs = PGD(eps, steps, step_size, random_start=1.0, clamp=True, pixel_mean=pixel_mean,
+                          pixel_std=pixel_std, bn_mode="eval", update_bn=False)
+
+    def attack(self, name: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The adversarial version of the normalised batch ``x`` (also normalised)."""
+        if name in ("fgsm", "pgd_ce"):
+            return getattr(self, name)(x, y).detach()
+        if name == "pgd_cs":
+            was_training = self.model.training
+            self.model.eval()
+            try:
+                objective = TapCosine(self.tap)
+                with torch.no_grad():
+                    clean = {self.tap: self.model(x, taps=[self.tap])[1][self.tap]}
+                params = self.pgd_cs.perturb(self.model, x, y, objective, clean)
+            finally:
+                self.model.train(was_training)
+            return self.pgd_cs.generate(x, params).detach()
+        raise KeyError(f"Unknown attack '{name}'. Available: {', '.join(ATTACKS)}")
+
+    @torch.no_grad()
+    def tap_cosine(self, x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
+        """Per-sample cosine of the chosen tap's features, adversarial vs clean (eval mode)."""
+        self.model.eval()
+        h = self.model(x, taps=[self.tap])[1][self.tap].flatten(1)
+        h_adv = self.model(x_adv, taps=[self.tap])[1][self.tap].flatten(1)
+        return F.cosine_similarity(h_adv, h, dim=1)
+
+
+def robustness(attacker: Attacker, loader, device, attacks=ATTACKS, seed: int = 0) -> dict:
+    """Clean and per-attack accuracy (percent) on one domain's loader, plus the tap cosine under each attack."""
+    model = attacker.model
+    model.eval()
+    correct = {"clean": 0, **{a: 0 for a in attacks}}
+    cosine = {a: 0.0 for a in attacks}
+    total = 0
+    with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):
+        torch.manual_seed(seed)  # the attacks' random starts
+        for batch in loader:
+            if "img" not in batch:
+                continue
+            x, y = batch["img"].to(device), batch["label"].to(device)
+            with torch.no_grad():
+                correct["clean"] += (model(x).argmax(1) == y).sum().item()
+            for a in attacks:
+                x_adv = attacker.attack(a, x, y)
+                with torch.no_grad():
+                    correct[a] += (model(x_adv).argmax(1) == y).sum().item()
+                cosine[a] += attacker.tap_cosine(x, x_adv).sum().item()
+            total += len(y)
+    n = max(total, 1)
+    out = {"num_samples": total, "clean": {"accuracy": 100.0 * correct["clean"] / n}}
+    for a in attacks:
+        out[a] = {"accuracy": 100.0 * correct[a] / n, "tap_cosine": cosine[a] / n}
+    return out
