@@ -88,7 +88,15 @@ def validate_cfg(cfg: CN) -> None:
                           f"{', '.join(ADVERSARY_REGISTRY.names())}")
     check_backbone_name(cfg.MODEL.BACKBONE.NAME)
     dataset_cls = DATASET_REGISTRY.get(cfg.DATASET.NAME)
-    _check_domains(cfg, dataset_cls.domains)
+    # a dataset with fixed roles (WILDS' official split) fills in empty source/target lists itself
+    defaults = getattr(dataset_cls, "default_domains", None)
+    if defaults is not None:
+        src, tgt = defaults(cfg)
+        cfg.DATASET.SOURCE_DOMAINS = list(cfg.DATASET.SOURCE_DOMAINS) or src
+        cfg.DATASET.TARGET_DOMAINS = list(cfg.DATASET.TARGET_DOMAINS) or tgt
+    # a dataset whose domains depend on the config (image_folder reads them from disk) says so
+    discover = getattr(dataset_cls, "domains_from_config", None)
+    _check_domains(cfg, tuple(discover(cfg)) if discover else dataset_cls.domains)
 
 
 def _check_domains(cfg: CN, domains: tuple[str, ...]) -> None:
