@@ -15,3 +15,6 @@ def digits_root(tmp_path_factory) -> str:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long end-to-end runs (deselect with -m 'not slow')")
+    # slim_dg.data.build decodes with torchvision's deprecated (still fastest) decoders on purpose
+    config.addinivalue_line("filterwarnings",
+                            "ignore:The image decoding and encoding capabilities of TorchVision:DeprecationWarning")

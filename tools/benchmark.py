@@ -1,49 +1,68 @@
 #!/usr/bin/env python
-"""Time one training step of several trainers side by side, in one process.
+"""Training throughput, side by side in one process: a bare timm loop, our trainers, and Dassl.
 
-Every trainer gets the same batch, the same backbone and the same initial weights; steps are
-interleaved round-robin (so drift in machine load hits all trainers alike), warm-up steps are
-excluded, and the median is reported with the ratios ``X_SLIM / X`` and ``X / ERM``.
+    (a) bare:   a hand-written timm loop (forward, cross-entropy, backward, step) on in-memory tensors
+    (b) ERM:    our ERM ``run_step`` on the same tensors
+    (c) ERM+io: our ERM fed by its own data loader (decoding, cache, augmentation, collation)
+    (d) each adversarial trainer of ``--methods``, plain and SLIM, on the same tensors
+    (e) Dassl:  Dassl's ``Vanilla`` (same backbone, data, batch size and loader workers) on the
+                same tensors and fed by Dassl's own data loader, when Dassl is installed
 
-    python tools/benchmark.py --methods erm advstyle advstyle_slim --batch-size 32 --repeats 20 --json bench.json
+All share the backbone, the batch, the optimizer settings, and our ERM config's ``TRAIN.AMP`` /
+``TRAIN.CHANNELS_LAST``; the modes take turns step by step (machine load hits all alike),
+warm-up steps are dropped, and the median step gives images/s. The table ends with the ratios
+the performance goals are stated in; ``--json`` writes everything.
 
-Each method is the experiment config ``configs/<dataset>_<method>.yaml``, so the trainers run
-with exactly the settings a user trains with.
+    python tools/benchmark.py --batch-size 32 --repeats 30 --json bench.json
+    python tools/benchmark.py --methods advstyle advstyle_slim TRAIN.AMP True TRAIN.CHANNELS_LAST True
+
+Each method is the experiment config ``configs/<dataset>_<method>.yaml`` as ``tools/train.py``
+reads it; trailing ``KEY VALUE`` pairs override every one of our trainers.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import logging
 import os
 import platform
 import statistics
 import tempfile
 import time
 
+import timm
 import torch
+import torch.nn.functional as F
 
 from slim_dg.data import DATASET_REGISTRY
 from slim_dg.engine import build_trainer
 from slim_dg.engine.launch import parse_args as parse_train_args
 from slim_dg.engine.launch import setup_cfg
+from slim_dg.engine.optim import build_optimizer
 from slim_dg.utils.logger import setup_logging
 from slim_dg.utils.seed import set_seed
 
-METHODS = ["erm", "advstyle", "advstyle_slim", "pgd", "pgd_slim", "featadvstyle", "featadvstyle_slim"]
+METHODS = ["advstyle", "advstyle_slim", "pgd", "pgd_slim", "featadvstyle", "featadvstyle_slim"]
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+DASSL_TRANSFORMS = {"random_crop": "random_crop", "random_flip": "random_flip", "random_resized_crop":
+                    "random_resized_crop", "random_translation": "random_translation", "color_jitter": "colorjitter"}
 
 
-def parse_args():
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="digits_dg", help="configs/<dataset>_<method>.yaml are benchmarked")
-    p.add_argument("--methods", nargs="+", default=METHODS)
+    p.add_argument("--methods", nargs="*", default=METHODS, help="adversarial methods for (d); none: skip (d)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--target-domains", nargs="+", default=None)
+    p.add_argument("--root", default="", help="DATASET.ROOT")
+    p.add_argument("--no-dassl", action="store_true", help="skip (e) even when Dassl is installed")
     p.add_argument("--json", default="", help="also write the results here")
-    p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides for every trainer")
-    return p.parse_args()
+    p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides for every one of our trainers")
+    return p.parse_args(argv)
 
 
 def trainer_cfg(args, method: str, out_dir: str):
@@ -51,53 +70,192 @@ def trainer_cfg(args, method: str, out_dir: str):
     targets = args.target_domains or [DATASET_REGISTRY.get(args.dataset).domains[-1]]
     return setup_cfg(parse_train_args([
         "--config-file", os.path.join(CONFIGS, f"{args.dataset}_{method}.yaml"), "--target-domains", *targets,
-        "--output-dir", os.path.join(out_dir, method),
-        "DATALOADER.TRAIN_X.BATCH_SIZE", str(args.batch_size), "DATALOADER.NUM_WORKERS", "0", *args.opts]))
+        "--output-dir", os.path.join(out_dir, method), *(["--root", args.root] if args.root else []),
+        "DATALOADER.TRAIN_X.BATCH_SIZE", str(args.batch_size), *args.opts]))
 
 
-def main():
-    args = parse_args()
-    setup_logging(None)
+def _cycle(loader, on_epoch=None):
+    """Batches forever, epoch after epoch."""
+    epoch = 0
+    while True:
+        if on_epoch is not None:
+            on_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+# ------------------------------------------------------------------------------------------ the modes
+def bare_timm_step(erm, batch):
+    """(a): timm's model, our optimizer settings, the same autocast and memory format, nothing else."""
+    cfg, device = erm.cfg, erm.device
+    set_seed(0)
+    model = timm.create_model(cfg.MODEL.BACKBONE.NAME, num_classes=erm.dataset.num_classes)
+    model = model.to(device, memory_format=erm.memory_format).train()
+    opt = build_optimizer(cfg, model.parameters())
+
+    def step():  # the batch comes from host memory each step, as it does for run_step
+        x = batch["img"].to(device, non_blocking=True, memory_format=erm.memory_format)
+        y = batch["label"].to(device, non_blocking=True)
+        with erm.autocast():  # torch.autocast of TRAIN.AMP, or nothing
+            loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def our_step(trainer, batch):
+    """(b), (d): ``run_step`` on the in-memory batch (a fresh dict: run_step pops a key)."""
+    return lambda: trainer.run_step(dict(batch))
+
+
+def our_pipeline_step(trainer):
+    """(c): the next batch of the trainer's own loader, then ``run_step``."""
+    sampler = trainer.train_loader.sampler
+    batches = _cycle(trainer.train_loader, on_epoch=sampler.set_epoch)
+    return lambda: trainer.run_step(next(batches))
+
+
+def dassl_vanilla(erm, out_dir: str):
+    """Dassl's Vanilla trainer on our dataset's images (a Dassl ``DatasetBase`` over the same files),
+    timm backbone, optimizer, batch size, input size, augmentation and loader workers."""
+    import slim_dg.integrations.dassl as integ
+    from dassl.config import get_cfg_default
+    from dassl.data.datasets import DATASET_REGISTRY as DASSL_DATASETS
+    from dassl.data.datasets import DatasetBase
+    from dassl.data.datasets import Datum as DasslDatum
+    from dassl.engine import build_trainer as dassl_build_trainer
+
+    ours, cfg = erm.dataset, erm.cfg
+    domains = {d: i for i, d in enumerate(ours.domains)}
+
+    def convert(data):
+        return [DasslDatum(d.impath, d.label, domains[d.domain], ours.classnames[d.label]) for d in data]
+
+    class SLIMDGBenchmarkData(DatasetBase):
+        def __init__(self, dassl_cfg):
+            test = [x for data in ours.test.values() for x in data]
+            super().__init__(train_x=convert(ours.train_x), val=convert(test), test=convert(test))
+
+    DASSL_DATASETS.register(SLIMDGBenchmarkData, force=True)
+    dcfg = integ.extend_cfg(get_cfg_default())
+    tfms = [DASSL_TRANSFORMS[t] for t in cfg.INPUT.TRANSFORMS if t in DASSL_TRANSFORMS]
+    dcfg.merge_from_list([
+        "DATASET.NAME", "SLIMDGBenchmarkData", "DATASET.SOURCE_DOMAINS", list(cfg.DATASET.SOURCE_DOMAINS),
+        "DATASET.TARGET_DOMAINS", list(cfg.DATASET.TARGET_DOMAINS), "OUTPUT_DIR", out_dir, "SEED", cfg.SEED,
+        "TRAINER.NAME", "Vanilla", "USE_CUDA", erm.device.type == "cuda",
+        "INPUT.SIZE", tuple(cfg.INPUT.SIZE), "INPUT.TRANSFORMS", tfms + ["normalize"],
+        "INPUT.PIXEL_MEAN", list(cfg.INPUT.PIXEL_MEAN), "INPUT.PIXEL_STD", list(cfg.INPUT.PIXEL_STD),
+        "INPUT.CROP_PADDING", cfg.INPUT.CROP_PADDING, "INPUT.INTERPOLATION", cfg.INPUT.INTERPOLATION,
+        "MODEL.BACKBONE.NAME", integ.register_timm_backbone(cfg.MODEL.BACKBONE.NAME),
+        "MODEL.BACKBONE.PRETRAINED", False,
+        "DATALOADER.TRAIN_X.BATCH_SIZE", cfg.DATALOADER.TRAIN_X.BATCH_SIZE,
+        "DATALOADER.NUM_WORKERS", erm.train_loader.num_workers,
+        "OPTIM.NAME", cfg.OPTIM.NAME, "OPTIM.LR", cfg.OPTIM.LR, "OPTIM.WEIGHT_DECAY", cfg.OPTIM.WEIGHT_DECAY,
+        "OPTIM.MOMENTUM", cfg.OPTIM.MOMENTUM, "OPTIM.MAX_EPOCH", cfg.OPTIM.MAX_EPOCH])
+    dcfg.freeze()
+    with contextlib.redirect_stdout(io.StringIO()):  # Dassl prints its whole set-up
+        set_seed(0)
+        trainer = dassl_build_trainer(dcfg)
+    trainer.set_model_mode("train")
+    trainer.batch_idx, trainer.num_batches = 0, 1 << 30  # forward_backward steps the LR at an epoch's end
+    return trainer
+
+
+# ------------------------------------------------------------------------------------------ measuring
+def measure(steps: dict, warmup: int, repeats: int, cuda: bool) -> dict[str, list[float]]:
+    times = {name: [] for name in steps}
+    for i in range(warmup + repeats):
+        for name, step in steps.items():  # round-robin: each mode once per round
+            if cuda:
+                torch.cuda.synchronize()
+            tic = time.perf_counter()
+            step()
+            if cuda:
+                torch.cuda.synchronize()
+            if i >= warmup:
+                times[name].append(time.perf_counter() - tic)
+    return times
+
+
+def ratios(ips: dict[str, float], step_s: dict[str, float]) -> dict[str, float]:
+    """The goals' ratios: images/s ratios, except SLIM/plain, a step-time ratio (the overhead)."""
+    out = {}
+
+    def put(key, num, den, table=ips):
+        if num in table and den in table:
+            out[key] = table[num] / table[den]
+
+    put("(b) ERM / (a) bare timm  [images/s, goal >= 0.95]", "(b) ERM", "(a) bare timm")
+    put("(c) ERM+io / (a) bare timm  [images/s, goal >= 0.85]", "(c) ERM+io", "(a) bare timm")
+    put("(c) ERM+io / (e) Dassl Vanilla+io  [images/s, goal >= 1.2]", "(c) ERM+io", "(e) Dassl Vanilla+io")
+    put("(b) ERM / (e) Dassl Vanilla  [images/s, same tensors]", "(b) ERM", "(e) Dassl Vanilla")
+    for name in step_s:
+        if name.endswith("SLIM"):
+            plain = name[:-4]
+            put(f"{name} / {plain}  [step time, goal <= 1.05]", name, plain, step_s)
+    return out
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    setup_logging(None, logging.WARNING)  # the table, not every trainer's set-up
     with tempfile.TemporaryDirectory() as out_dir:
-        trainers = {}
+        set_seed(0)
+        erm = build_trainer(trainer_cfg(args, "erm", out_dir))
+        batch = next(iter(erm.train_loader))  # one real, normalised batch, kept in (page-locked) memory
+        batch.pop("skipped", None)
+        if erm.device.type == "cuda":
+            batch = {k: v.pin_memory() for k, v in batch.items()}
+        steps = {"(a) bare timm": bare_timm_step(erm, batch), "(b) ERM": our_step(erm, batch)}
+        set_seed(0)
+        erm_io = build_trainer(trainer_cfg(args, "erm", out_dir))  # its own weights, optimizer, loader
+        steps["(c) ERM+io"] = our_pipeline_step(erm_io)
         for method in args.methods:
-            set_seed(0)  # same initial weights for every trainer
-            cfg = trainer_cfg(args, method, out_dir)
-            trainers[cfg.TRAINER.NAME] = build_trainer(cfg)
-        first = next(iter(trainers.values()))
-        batch = next(iter(first.train_loader))
-        times = {n: [] for n in trainers}
-        for i in range(args.warmup + args.repeats):
-            for name, t in trainers.items():
-                if t.device.type == "cuda":
-                    torch.cuda.synchronize()
-                tic = time.perf_counter()
-                t.run_step(batch)
-                if t.device.type == "cuda":
-                    torch.cuda.synchronize()
-                if i >= args.warmup:
-                    times[name].append(time.perf_counter() - tic)
+            set_seed(0)
+            t = build_trainer(trainer_cfg(args, method, out_dir))
+            steps[f"(d) {t.cfg.TRAINER.NAME}"] = our_step(t, batch)
+        dassl_skipped = "--no-dassl" if args.no_dassl else ""
+        if not args.no_dassl:
+            try:
+                dassl = dassl_vanilla(erm, os.path.join(out_dir, "dassl"))
+                dassl_io = dassl_vanilla(erm, os.path.join(out_dir, "dassl_io"))
+                steps["(e) Dassl Vanilla"] = lambda: dassl.forward_backward(batch)
+                dassl_batches = _cycle(dassl_io.train_loader_x)
+                steps["(e) Dassl Vanilla+io"] = lambda: dassl_io.forward_backward(next(dassl_batches))
+            except ImportError as e:
+                dassl_skipped = f"Dassl is not installed ({e})"
+        times = measure(steps, args.warmup, args.repeats, erm.device.type == "cuda")
+    bs = args.batch_size
     med = {n: statistics.median(v) for n, v in times.items()}
-    ratios = {}
-    for n in med:
-        if n.endswith("SLIM") and n[:-4] in med:
-            ratios[f"{n}/{n[:-4]}"] = med[n] / med[n[:-4]]
-        if n != "ERM" and "ERM" in med:
-            ratios[f"{n}/ERM"] = med[n] / med["ERM"]
-    cfg = next(iter(trainers.values())).cfg
+    ips = {n: bs / m for n, m in med.items()}
+    rat = ratios(ips, med)
+    cfg = erm.cfg
     report = {
-        "backbone": cfg.MODEL.BACKBONE.NAME, "input_size": list(cfg.INPUT.SIZE), "batch_size": args.batch_size,
-        "device": str(first.device), "torch_threads": torch.get_num_threads(), "cpu": platform.processor(),
-        "repeats": args.repeats, "warmup": args.warmup,
-        "step_time_s": {n: {"median": med[n], "min": min(times[n]), "max": max(times[n])} for n in med},
-        "ratios": ratios,
+        "backbone": cfg.MODEL.BACKBONE.NAME, "dataset": args.dataset, "input_size": list(cfg.INPUT.SIZE),
+        "batch_size": bs, "device": str(erm.device), "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(), "amp": cfg.TRAIN.AMP and cfg.TRAIN.AMP_DTYPE,
+        "channels_last": cfg.TRAIN.CHANNELS_LAST, "loader_workers": erm.train_loader.num_workers,
+        "cache": cfg.DATALOADER.CACHE, "repeats": args.repeats, "warmup": args.warmup,
+        "dassl": dassl_skipped or "measured",
+        "modes": {n: {"images_per_s": ips[n], "median_step_s": med[n], "min_step_s": min(times[n]),
+                      "max_step_s": max(times[n])} for n in med},
+        "ratios": rat,
     }
-    print(f"\n{'trainer':<18} {'median step (ms)':>17} {'min':>8} {'max':>8}")
+    print(f"\n{cfg.MODEL.BACKBONE.NAME}, {args.dataset} {tuple(cfg.INPUT.SIZE)}, batch {bs}, {erm.device}, "
+          f"{torch.get_num_threads()} threads, AMP {report['amp'] or 'off'}, channels_last {cfg.TRAIN.CHANNELS_LAST}, "
+          f"loader workers {report['loader_workers']}, cache {cfg.DATALOADER.CACHE}")
+    print(f"\n{'mode':<26} {'images/s':>9} {'step ms':>8} {'min':>7} {'max':>7} {'vs (a)':>7}")
+    base = ips.get("(a) bare timm")
     for n in med:
-        print(f"{n:<18} {1e3 * med[n]:17.1f} {1e3 * min(times[n]):8.1f} {1e3 * max(times[n]):8.1f}")
-    print("\nratios (median step time)")
-    for k, v in ratios.items():
-        print(f"  {k:<28} {v:.3f}")
+        print(f"{n:<26} {ips[n]:9.1f} {1e3 * med[n]:8.1f} {1e3 * min(times[n]):7.1f} {1e3 * max(times[n]):7.1f} "
+              f"{ips[n] / base:7.3f}")
+    if dassl_skipped:
+        print(f"\n(e) skipped: {dassl_skipped}")
+    print("\nratios")
+    for k, v in rat.items():
+        print(f"  {k:<62} {v:.3f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)

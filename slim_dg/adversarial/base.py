@@ -39,7 +39,14 @@ def adversarial_mode(model: nn.Module, bn_mode: str = "train", update_bn: bool =
 
 
 class Adversary:
-    """Subclasses implement ``init_params``, ``forward`` and ``ascend``; ``perturb`` is the loop."""
+    """Subclasses implement ``init_params``, ``forward`` and ``ascend``; ``perturb`` is the loop.
+
+    The loop runs under whatever autocast its caller set (``TRAIN.AMP``). Under float16 the
+    trainer hands over its ``GradScaler`` as ``grad_scaler``: the inner loss is scaled like the
+    training loss, so small gradients do not flush to zero in float16.
+    """
+
+    grad_scaler: torch.amp.GradScaler | None = None
 
     def __init__(self, steps: int = 1, bn_mode: str = "train", update_bn: bool = False):
         self.steps = steps
@@ -74,9 +81,19 @@ class Adversary:
                 out = self.forward(model, x, params, taps=taps)
                 logits, adv_taps = out if taps else (out, {})
                 loss = objective(logits, y, adv_taps, clean_taps or {})
-                grads = torch.autograd.grad(loss, params)
+                grads = self.gradients(loss, params)
                 self.ascend(x, params, grads)
         return [p.detach() for p in params]
+
+    def gradients(self, loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """d loss / d params, through the loss scale of ``grad_scaler`` when one is enabled."""
+        scaler = self.grad_scaler
+        if scaler is None or not scaler.is_enabled():
+            return list(torch.autograd.grad(loss, params))
+        scale = scaler.get_scale()
+        grads = torch.autograd.grad(loss * scale, params)
+        # an overflow at this scale (the training step's scaler lowers it next): this step stays put
+        return [torch.where(torch.isfinite(g).all(), g / scale, torch.zeros_like(g)) for g in grads]
 
 
 class ImageAdversary(Adversary):

@@ -11,7 +11,7 @@ _C = CN()
 _C.VERSION = 1
 _C.OUTPUT_DIR = ""  # empty: output/<dataset>/<trainer>/<target domains>/seed<SEED>
 _C.SEED = 1
-_C.USE_CUDA = True  # use a GPU when one is available
+_C.USE_CUDA = True  # the GPU when one is available (under torchrun: GPU LOCAL_RANK); False: the CPU
 
 # ---------------------------------------------------------------------------- dataset
 _C.DATASET = CN()
@@ -24,7 +24,13 @@ _C.DATASET.IMAGE_FOLDER = ""  # DATASET.NAME image_folder: the folder under ROOT
 
 # ---------------------------------------------------------------------------- data loading
 _C.DATALOADER = CN()
-_C.DATALOADER.NUM_WORKERS = 2
+# loader worker processes per training process; -1: auto, this process's share of the CPUs less one
+# (at most 8). Workers are kept for the whole run and get page-locked memory when training on a GPU.
+_C.DATALOADER.NUM_WORKERS = -1
+_C.DATALOADER.PREFETCH_FACTOR = 2  # batches each worker prepares ahead
+# keep every decoded image (uint8) in memory, decoded once up front and shared by the workers:
+# for small datasets (digits_dg: 5 MB); costs H x W x 3 bytes per image
+_C.DATALOADER.CACHE = False
 _C.DATALOADER.ON_BAD_IMAGE = "fail"  # fail: stop naming the file | skip: leave it out, count it in results.json
 _C.DATALOADER.TRAIN_X = CN()
 # RandomSampler | SequentialSampler | RandomDomainSampler (Dassl: N_DOMAIN domains per batch, equal share)
@@ -84,6 +90,14 @@ _C.TRAIN.CHECKPOINT_FREQ = 0  # also save every N steps within an epoch (0: only
 _C.TRAIN.CHECKPOINT_KEEP = 3  # keep the newest N periodic checkpoints (0: all); model-best.pt is kept apart
 _C.TRAIN.DETERMINISTIC = False  # torch's deterministic algorithms (slower on GPU; CPU runs are exact anyway)
 _C.TRAIN.MAX_ITERS_PER_EPOCH = 0  # 0: one pass over the training data
+# Speed. AMP: autocast the step (the adversaries' inner loops included) and evaluation to AMP_DTYPE
+# (bfloat16: GPUs since Ampere and recent CPUs, no loss scaling; float16: GPUs only, with a
+# GradScaler). CHANNELS_LAST: NHWC memory format (faster convolutions with AMP on GPUs and with
+# oneDNN on CPUs). COMPILE: torch.compile the model (slow first steps while it compiles).
+_C.TRAIN.AMP = False
+_C.TRAIN.AMP_DTYPE = "bfloat16"  # bfloat16 | float16
+_C.TRAIN.CHANNELS_LAST = False
+_C.TRAIN.COMPILE = False
 
 # ---------------------------------------------------------------------------- testing
 _C.TEST = CN()

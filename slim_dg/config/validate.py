@@ -23,6 +23,7 @@ CHOICES = {
     "ADV.BN_MODE": ("train", "eval"),
     "SLIM.LOSS": ("cosine", "orthogonal", "reverse"),
     "SLIM.SAMPLE_PER": ("step", "batch"),
+    "TRAIN.AMP_DTYPE": ("bfloat16", "float16"),
 }
 
 
@@ -34,7 +35,8 @@ RANGES = [
     ("OPTIM.WARMUP_EPOCH", lambda v: v >= 0, ">= 0"),
     ("DATALOADER.TRAIN_X.BATCH_SIZE", lambda v: v >= 1, ">= 1"),
     ("DATALOADER.TEST.BATCH_SIZE", lambda v: v >= 1, ">= 1"),
-    ("DATALOADER.NUM_WORKERS", lambda v: v >= 0, ">= 0"),
+    ("DATALOADER.NUM_WORKERS", lambda v: v >= -1, ">= 0, or -1 (auto)"),
+    ("DATALOADER.PREFETCH_FACTOR", lambda v: v >= 1, ">= 1"),
     ("DATASET.VAL_RATIO", lambda v: 0 <= v < 1, "in [0, 1)"),
     ("TRAIN.CHECKPOINT_FREQ", lambda v: v >= 0, ">= 0"),
     ("TRAIN.CHECKPOINT_KEEP", lambda v: v >= 0, ">= 0"),

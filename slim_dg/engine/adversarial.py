@@ -28,6 +28,8 @@ class AdversarialTrainer(DGTrainer):
         super().__init__(cfg)
         self.adversary, self.objective = build_adversary_and_objective(cfg, self.model, self.adversary_name,
                                                                        self.use_slim)
+        if self.scaler.is_enabled():  # float16: the inner loop scales its loss like the training step
+            self.adversary.grad_scaler = self.scaler
         self.train_on_clean = cfg.ADV.TRAIN_ON == "clean+adv"
         # clean taps can come from the training forward only if it runs in the adversary's BN mode
         self.reuse_clean_taps = reuses_clean_taps(self.adversary, self.train_on_clean)

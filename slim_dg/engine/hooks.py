@@ -1,4 +1,9 @@
-"""One small hook per concern; ``build_hooks`` puts them together in a meaningful order."""
+"""One small hook per concern; ``build_hooks`` puts them together in a meaningful order.
+
+Under DDP every process runs the same hooks, except that only the main process writes: the writer
+exists there alone, and checkpoints are assembled by all (the state gathers every process's random
+state) but saved by the main process. Evaluation runs in every process (each on its shard).
+"""
 from __future__ import annotations
 
 import datetime
@@ -11,6 +16,7 @@ import time
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from ..utils.distributed import any_process, is_main_process
 from .checkpoint import BEST, CHECKPOINT_DIR, checkpoint_name, prune_checkpoints, save_checkpoint
 from .train_loop import HookBase
 
@@ -34,15 +40,19 @@ class CheckpointHook(HookBase):
         self.keep = keep
 
     def save(self, name: str) -> str:
-        path = save_checkpoint(self.trainer.state_dict(), os.path.join(self.output_dir, CHECKPOINT_DIR, name))
-        logger.info("Saved checkpoint %s", path)
+        path = os.path.join(self.output_dir, CHECKPOINT_DIR, name)
+        state = self.trainer.state_dict()  # in every process: a collective under DDP
+        if is_main_process():
+            save_checkpoint(state, path)
+            logger.info("Saved checkpoint %s", path)
         return path
 
     def save_periodic(self) -> None:
         t = self.trainer
         at_epoch_end = t.step_in_epoch == t.iters_per_epoch
         self.save(checkpoint_name(t.epoch + at_epoch_end, 0 if at_epoch_end else t.step_in_epoch))
-        prune_checkpoints(self.output_dir, self.keep)
+        if is_main_process():
+            prune_checkpoints(self.output_dir, self.keep)
 
     def after_step(self) -> None:
         t = self.trainer
@@ -121,7 +131,9 @@ class EvalHook(HookBase):
 
 
 class SignalHook(HookBase):
-    """SIGINT/SIGTERM finish the current step, save a checkpoint and exit, so ``--resume`` continues."""
+    """SIGINT/SIGTERM finish the current step, save a checkpoint and exit, so ``--resume`` continues.
+    Under DDP the processes agree after every step whether any of them got one, so all stop at
+    the same step (torchrun forwards the signal to each, but not at the same instant)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -138,14 +150,20 @@ class SignalHook(HookBase):
         if threading.current_thread() is threading.main_thread():  # handlers can only be set there
             self.previous = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
 
+    def _stop(self) -> bool:
+        return any_process(self.received is not None, self.trainer.device)
+
+    def _exit(self) -> SystemExit:
+        return SystemExit(128 + (self.received if self.received is not None else signal.SIGTERM))
+
     def after_step(self) -> None:
-        if self.received is not None and self.trainer.step_in_epoch < self.trainer.iters_per_epoch:
+        if self.trainer.step_in_epoch < self.trainer.iters_per_epoch and self._stop():
             self.checkpointer.save_periodic()
-            raise SystemExit(128 + self.received)
+            raise self._exit()
 
     def after_epoch(self) -> None:
-        if self.received is not None:  # the checkpointer has just saved the finished epoch
-            raise SystemExit(128 + self.received)
+        if self._stop():  # the checkpointer has just saved the finished epoch
+            raise self._exit()
 
     def after_train(self) -> None:
         for s, h in self.previous.items():
@@ -208,7 +226,7 @@ class WriterHook(HookBase):
 
 
 def build_hooks(cfg, output_dir: str) -> list[HookBase | None]:
-    writer = WriterHook(output_dir, cfg.TRAIN.PRINT_FREQ)
+    writer = WriterHook(output_dir, cfg.TRAIN.PRINT_FREQ) if is_main_process() else None
     checkpointer = CheckpointHook(output_dir, cfg.TRAIN.CHECKPOINT_FREQ, cfg.TRAIN.CHECKPOINT_KEEP)
     return [
         LRSchedulerHook(),

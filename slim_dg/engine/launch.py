@@ -3,6 +3,12 @@
 Bad input fails before any work with one line on stderr (exit 2) and leaves no output dir
 behind; an existing run is only continued (``--resume``) or written over (``--overwrite``)
 when asked.
+
+Started by ``torchrun --nproc_per_node N`` (``WORLD_SIZE`` > 1) it trains with DDP: every process
+builds the same trainer on its own GPU (or the CPU, over gloo) and its shard of the data, process
+r is seeded with ``SEED + r`` (DDP copies rank 0's initial weights to all), and only rank 0 writes
+the output dir (log, config.yaml, checkpoints, TensorBoard, results.json). ``--resume`` and
+``--eval-only`` work the same way: every process loads the checkpoint.
 """
 from __future__ import annotations
 
@@ -20,6 +26,8 @@ from ..config import ConfigError, get_cfg_defaults, merge_from_file, merge_from_
 from ..config.hashing import config_diff
 from ..data import DatasetMissingError
 from ..evaluation import format_table, make_results, write_results
+from ..utils.distributed import (all_reduce_sum, barrier, destroy_distributed, get_rank, init_distributed,
+                                 is_main_process)
 from ..utils.logger import setup_logging
 from ..utils.plugins import load_plugins
 from ..utils.seed import set_seed
@@ -145,12 +153,24 @@ def _checkpoint_for_eval(run_dir: str, which: str | None, device) -> tuple[str, 
 def run(args: argparse.Namespace) -> dict:
     load_plugins(args.plugin)
     cfg = setup_cfg(args)
+    distributed = init_distributed(cfg.USE_CUDA)  # under torchrun; a no-op otherwise
+    try:
+        return _run(args, cfg)
+    finally:
+        if distributed:
+            destroy_distributed()
+
+
+def _run(args: argparse.Namespace, cfg: CN) -> dict:
+    main_process = is_main_process()
     _check_output_dir(cfg, args)
     created = not os.path.exists(cfg.OUTPUT_DIR)
+    barrier()  # every process has checked the output dir before rank 0 creates it
     try:
-        setup_logging(cfg.OUTPUT_DIR)
+        # other processes log warnings and errors to the console only
+        setup_logging(cfg.OUTPUT_DIR if main_process else None, logging.INFO if main_process else logging.WARNING)
         logger.info("Command: %s", " ".join(sys.argv))
-        set_seed(cfg.SEED)
+        set_seed(cfg.SEED + get_rank())  # processes must not share dropout masks or adversarial random starts
         if cfg.TRAIN.DETERMINISTIC:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
@@ -167,13 +187,13 @@ def run(args: argparse.Namespace) -> dict:
             start_epoch, start_step = trainer.epoch, trainer.step_in_epoch
             logger.info("Loaded %s (%d epochs and %d steps done)", path, start_epoch, start_step)
     except BaseException as e:
-        if created:  # nothing ran: leave no half-made run directory behind
+        if created and main_process:  # nothing ran: leave no half-made run directory behind
             setup_logging(None)
             shutil.rmtree(cfg.OUTPUT_DIR, ignore_errors=True)
         if isinstance(e, SETUP_ERRORS) and not isinstance(e, ConfigError):
             raise InputError(e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from e
         raise
-    if not args.eval_only:
+    if not args.eval_only and main_process:
         with open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w") as f:
             f.write(cfg.dump())
     tic = time.perf_counter()
@@ -189,10 +209,13 @@ def run(args: argparse.Namespace) -> dict:
         trainer.evaluate()
     history = evaluator.history if evaluator is not None else [{"epoch": trainer.epoch, **trainer.last_eval}]
     res = make_results(cfg, trainer.last_eval["target"], trainer.last_eval["source_val"], trainer.epoch, history)
-    if trainer.skipped_images:
-        res["skipped_train_images"] = trainer.skipped_images
-    path = write_results(cfg.OUTPUT_DIR, res)
-    logger.info("Done in %.1f s. Per-domain accuracy (%s):\n%s", time.perf_counter() - tic, path, format_table(res))
+    skipped = all_reduce_sum([trainer.skipped_images], trainer.device)[0]  # each process read its own shard
+    if skipped:
+        res["skipped_train_images"] = skipped
+    if main_process:
+        path = write_results(cfg.OUTPUT_DIR, res)
+        logger.info("Done in %.1f s. Per-domain accuracy (%s):\n%s", time.perf_counter() - tic, path,
+                    format_table(res))
     return res
 
 

@@ -2,9 +2,15 @@
 
 A method subclasses it and implements ``compute_losses``; it builds no optimizer and steps no
 scheduler. The single ``run_step`` sums the losses, checks they are finite, and steps.
+
+Speed and scale are options of this one step, not other trainers: ``compute_losses`` runs under
+autocast (``TRAIN.AMP``; a ``GradScaler`` for float16), batches and model in ``TRAIN.CHANNELS_LAST``,
+the model optionally compiled (``TRAIN.COMPILE``), and under ``torchrun`` wrapped in DDP, whose
+wrapper lets the model's attributes through, so ``self.model.backbone`` works either way.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 
@@ -14,6 +20,9 @@ from ..config.hashing import config_hash
 from ..data.build import build_data_loaders, build_dataset
 from ..evaluation import evaluate_domains
 from ..modeling import build_model
+from ..utils.distributed import (DistributedDataParallel, all_gather_object, broadcast_buffers, get_rank,
+                                 get_world_size, is_distributed, local_cuda_index, unwrap)
+from ..utils.seed import set_seed
 from .checkpoint import get_rng_state, set_rng_state
 from .hooks import build_hooks
 from .optim import build_lr_scheduler, build_optimizer
@@ -21,20 +30,61 @@ from .train_loop import TrainerBase
 
 logger = logging.getLogger(__name__)
 
+AMP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def select_device(cfg) -> torch.device:
+    """``USE_CUDA`` (auto): this process's GPU when there is one (``LOCAL_RANK``'s under torchrun), else the CPU."""
+    if not (cfg.USE_CUDA and torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda", local_cuda_index() if is_distributed() else torch.cuda.current_device())
+
+
+def autocast_dtype(cfg, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``TRAIN.AMP`` on ``device``, or None when AMP is off."""
+    if not cfg.TRAIN.AMP:
+        return None
+    dtype = AMP_DTYPES[cfg.TRAIN.AMP_DTYPE]
+    if dtype is torch.float16 and device.type != "cuda":
+        raise ValueError("TRAIN.AMP_DTYPE float16 needs a GPU (its loss scaling is CUDA's GradScaler); "
+                         "on a CPU use TRAIN.AMP_DTYPE bfloat16, or TRAIN.AMP False")
+    return dtype
+
 
 class DGTrainer(TrainerBase):
+    # what __init__ sets from TRAIN.*; these defaults (float32, NCHW, no loss scaling) are for
+    # trainers assembled without it, such as the tests' stubs
+    amp_dtype: torch.dtype | None = None
+    memory_format: torch.memory_format = torch.contiguous_format
+    scaler: torch.amp.GradScaler = torch.amp.GradScaler("cpu", enabled=False)
+
     def __init__(self, cfg):
         super().__init__()
         self.cfg = cfg
-        self.device = torch.device("cuda" if cfg.USE_CUDA and torch.cuda.is_available() else "cpu")
+        self.device = select_device(cfg)
+        self.amp_dtype = autocast_dtype(cfg, self.device)
+        self.memory_format = torch.channels_last if cfg.TRAIN.CHANNELS_LAST else torch.contiguous_format
+        if self.device.type == "cuda" and not cfg.TRAIN.DETERMINISTIC:
+            torch.backends.cudnn.benchmark = True  # fixed input sizes: autotuned kernels are reused
         self.dataset = build_dataset(cfg)
         self.train_loader, self.val_loaders, self.test_loaders = build_data_loaders(cfg, self.dataset)
         logger.info("Data: %d training images from %s; source val %s; targets %s", len(self.dataset.train_x),
                     cfg.DATASET.SOURCE_DOMAINS, {d: len(v) for d, v in self.dataset.val.items()},
                     {d: len(v) for d, v in self.dataset.test.items()})
-        self.model = build_model(cfg, self.dataset.num_classes).to(self.device)
-        self.optimizer = build_optimizer(cfg, self.model.parameters())
+        model = build_model(cfg, self.dataset.num_classes).to(self.device, memory_format=self.memory_format)
+        if cfg.TRAIN.COMPILE:
+            model.compile()  # in place: the state dict keeps its keys
+        self.optimizer = build_optimizer(cfg, model.parameters())
         self.scheduler = build_lr_scheduler(cfg, self.optimizer)
+        # float16 needs loss scaling (bfloat16 has float32's range); disabled, it steps plainly
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype is torch.float16)
+        if is_distributed():  # one GPU (or the CPU) per process; gradients all-reduced in backward
+            model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda"
+                                            else None)
+        self.model = model
+        logger.info("Device %s%s%s%s%s", self.device, f", AMP {cfg.TRAIN.AMP_DTYPE}" if self.amp_dtype else "",
+                    ", channels_last" if cfg.TRAIN.CHANNELS_LAST else "", ", compiled" if cfg.TRAIN.COMPILE else "",
+                    f", DDP over {get_world_size()} processes" if is_distributed() else "")
         self.iters_per_epoch = len(self.train_loader)
         if cfg.TRAIN.MAX_ITERS_PER_EPOCH > 0:
             self.iters_per_epoch = min(self.iters_per_epoch, cfg.TRAIN.MAX_ITERS_PER_EPOCH)
@@ -59,49 +109,83 @@ class DGTrainer(TrainerBase):
         if "img" not in batch:  # every image of the batch was unreadable (and skipped)
             return {}
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-        losses = self.compute_losses(batch)
+        if self.memory_format is not torch.contiguous_format:
+            batch["img"] = batch["img"].contiguous(memory_format=self.memory_format)
+        with self.autocast():
+            losses = self.compute_losses(batch)
         total = sum(losses.values())
         if not torch.isfinite(total):
             raise FloatingPointError(f"Loss became non-finite at iteration {self.iter} (epoch {self.epoch + 1}): "
                                      f"{ {k: v.item() for k, v in losses.items()} }")
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        self.optimizer.step()
+        self.scaler.scale(total).backward()  # disabled scaler: total itself, and a plain step below
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         return {"loss": total.detach(), **{k: v.detach() for k, v in losses.items()}}
 
+    def autocast(self):
+        """The autocast of ``TRAIN.AMP`` (a no-op context when it is off); methods may nest their own."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
     def evaluate(self) -> dict[str, dict]:
-        """Per-domain accuracy on every target domain and every source validation split."""
-        self.last_eval = {"target": evaluate_domains(self.model, self.test_loaders, self.device),
-                          "source_val": evaluate_domains(self.model, self.val_loaders, self.device)}
+        """Per-domain accuracy on every target domain and every source validation split (under DDP
+        each process evaluates a shard and the counts are summed, see ``evaluate_domain``)."""
+        model = unwrap(self.model)  # DDP's own forward would sync buffers: a collective per batch
+        broadcast_buffers(model, self.device)  # every process evaluates rank 0's BN statistics
+        kw = {"amp_dtype": self.amp_dtype, "memory_format": self.memory_format}
+        self.last_eval = {"target": evaluate_domains(model, self.test_loaders, self.device, **kw),
+                          "source_val": evaluate_domains(model, self.val_loaders, self.device, **kw)}
         return self.last_eval
 
     # -- checkpoint state (plain types and tensors only: loadable with weights_only=True) ------
     def state_dict(self) -> dict:
+        """The checkpoint. Under DDP every process must call it: it gathers what differs between them
+        (random states: the adversaries' random starts differ per process; skipped-image counts)."""
+        per_process = all_gather_object({"rng": get_rng_state(), "skipped_images": self.skipped_images})
         return {
-            "model": self.model.state_dict(),
+            "model": unwrap(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "epoch": self.epoch if self.finished else self.epoch + (self.step_in_epoch == self.iters_per_epoch),
             "step_in_epoch": 0 if self.finished or self.step_in_epoch == self.iters_per_epoch else self.step_in_epoch,
             "iter": self.iter,
-            "skipped_images": self.skipped_images,
-            "rng": get_rng_state(),
+            "skipped_images": sum(p["skipped_images"] for p in per_process),
+            "rng": per_process[0]["rng"],
+            **({"per_process": per_process} if len(per_process) > 1 else {}),  # exact resume under DDP
+            "scaler": self.scaler.state_dict(),
             "config_hash": config_hash(self.cfg),
             "hooks": {type(h).__name__: h.state_dict() for h in self.hooks if h.state_dict()},
             "extra": self.extra_state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
+        unwrap(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):  # empty when the run had no float16 loss scaling
+            self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step_in_epoch, self.iter = state["epoch"], state["step_in_epoch"], state["iter"]
-        self.skipped_images = state.get("skipped_images", 0)
         for h in self.hooks:
             if type(h).__name__ in state.get("hooks", {}):
                 h.load_state_dict(state["hooks"][type(h).__name__])
         self.load_extra_state_dict(state.get("extra", {}))
-        set_rng_state(state["rng"])  # last: nothing above may draw from it
+        self._load_per_process(state)  # last: nothing above may draw from the random state
+
+    def _load_per_process(self, state: dict) -> None:
+        single = {"rng": state["rng"], "skipped_images": state.get("skipped_images", 0)}
+        per_process = state.get("per_process", [single])
+        if len(per_process) == get_world_size():
+            self.skipped_images = per_process[get_rank()]["skipped_images"]
+            set_rng_state(per_process[get_rank()]["rng"])
+            return
+        logger.warning("The checkpoint was written by %d process(es), this run has %d: training goes on, but its "
+                       "random draws differ from the original run's", len(per_process), get_world_size())
+        self.skipped_images = state.get("skipped_images", 0) if get_rank() == 0 else 0
+        set_rng_state(state["rng"])
+        if get_rank() > 0:  # processes must not share random starts
+            set_seed(self.cfg.SEED + get_rank() + self.iter)
 
     def extra_state_dict(self) -> dict:
         """State of a method beyond model/optimizer (e.g. an adversary's RNG); plain types only."""

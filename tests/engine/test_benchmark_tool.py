@@ -1,0 +1,35 @@
+"""``tools/benchmark.py`` runs every mode of issue 9 and reports the goals' ratios (a tiny setting:
+this checks the tool, it measures nothing)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _benchmark_module():
+    spec = importlib.util.spec_from_file_location("slim_dg_benchmark_tool", os.path.join(REPO, "tools", "benchmark.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_reports_every_mode_and_ratio(digits_root, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    report = _benchmark_module().main(["--root", digits_root, "--batch-size", "4", "--warmup", "0", "--repeats", "1",
+                                       "--methods", "advstyle", "advstyle_slim", "--json", str(out),
+                                       "MODEL.BACKBONE.NAME", "resnet10t"])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    modes = set(report["modes"])
+    assert {"(a) bare timm", "(b) ERM", "(c) ERM+io", "(d) AdvStyle", "(d) AdvStyleSLIM"} <= modes
+    assert all(m["images_per_s"] > 0 for m in report["modes"].values())
+    ratios = report["ratios"]
+    assert any(k.startswith("(b) ERM / (a) bare timm") for k in ratios)
+    assert any(k.startswith("(d) AdvStyleSLIM / (d) AdvStyle") for k in ratios)
+    if report["dassl"] == "measured":  # Dassl installed: its Vanilla on the same data and backbone
+        assert {"(e) Dassl Vanilla", "(e) Dassl Vanilla+io"} <= modes
+        assert any(k.startswith("(c) ERM+io / (e) Dassl Vanilla+io") for k in ratios)
+    table = capsys.readouterr().out
+    assert "images/s" in table and "(a) bare timm" in table and "goal >= 0.95" in table
