@@ -54,10 +54,11 @@ class SLIM(OutputLoss):
         self.layer, self.lam = self.layers[0], 0.0
 
     @classmethod
-    def from_config(cls, cfg, backbone) -> "SLIM":
+    def from_config(cls, cfg, backbone, base: OutputLoss | None = None) -> "SLIM":
+        """``base``: the wrapped method's own objective (default: the output CE)."""
         spec = cfg.SLIM.LAYERS or list(range(backbone.num_taps))
         return cls([backbone.tap_index(s) for s in spec], cfg.SLIM.LOSS, cfg.SLIM.LAMBDA_MIN,
-                   cfg.SLIM.LAMBDA_MAX, cfg.SLIM.SAMPLE_PER, seed=cfg.SEED)
+                   cfg.SLIM.LAMBDA_MAX, cfg.SLIM.SAMPLE_PER, seed=cfg.SEED, base=base)
 
     @property
     def clean_taps(self) -> list[int]:

@@ -103,10 +103,21 @@ _C.TRAIN.COMPILE = False
 _C.TEST = CN()
 _C.TEST.EVALUATOR = "Classification"
 _C.TEST.FINAL_MODEL = "last_step"
+# robustness trainers: PGD steps of the per-epoch validation attack that picks model-best-pgd.pt
+# (Rice et al., 2020); 0: no robust validation
+_C.TEST.ROBUST_VAL_STEPS = 10
 
 # ---------------------------------------------------------------------------- trainer
 _C.TRAINER = CN()
 _C.TRAINER.NAME = "ERM"
+# adversarial-robustness trainers (slim_dg/engine/robust.py); PGD settings come from ADV.*
+_C.TRAINER.TRADES = CN()
+_C.TRAINER.TRADES.BETA = 6.0  # weight of KL(p(x) || p(x_adv)) (Zhang et al., 2019)
+_C.TRAINER.MART = CN()
+_C.TRAINER.MART.BETA = 6.0  # weight of the misclassification-weighted KL (Wang et al., 2020)
+# bce: the attack ascends the boosted CE (the robustness issue's specification) | ce: plain CE, as in the
+# paper's Algorithm 1 and the authors' code
+_C.TRAINER.MART.INNER_LOSS = "bce"
 
 # ---------------------------------------------------------------------------- adversary
 # Shared by every adversarial trainer; each adversary reads only the keys it documents.

@@ -24,6 +24,7 @@ CHOICES = {
     "SLIM.LOSS": ("cosine", "orthogonal", "reverse"),
     "SLIM.SAMPLE_PER": ("step", "batch"),
     "TRAIN.AMP_DTYPE": ("bfloat16", "float16"),
+    "TRAINER.MART.INNER_LOSS": ("ce", "bce"),
 }
 
 
@@ -46,6 +47,9 @@ RANGES = [
     ("ADV.EPS", lambda v: v >= 0, ">= 0 (an L_inf radius in [0, 1] pixel units)"),
     ("ADV.STEP_SIZE", lambda v: v >= 0, ">= 0"),
     ("ADV.RANDOM_START", lambda v: v >= 0, ">= 0"),
+    ("TRAINER.TRADES.BETA", lambda v: v >= 0, ">= 0"),
+    ("TRAINER.MART.BETA", lambda v: v >= 0, ">= 0"),
+    ("TEST.ROBUST_VAL_STEPS", lambda v: v >= 0, ">= 0"),
 ]
 
 

@@ -1,4 +1,4 @@
-from . import adversarial, erm  # noqa: F401  (register the trainers)
+from . import adversarial, erm, robust  # noqa: F401  (register the trainers)
 from .build import TRAINER_REGISTRY, build_trainer
 from .train_loop import HookBase, TrainerBase
 from .trainer import DGTrainer

@@ -33,7 +33,7 @@ def _labels(data):
 def test_every_downloadable_dataset_declares_name_sources_and_layout(name):
     cls = DATASET_REGISTRY.get(name)
     assert cls.name == name and cls.dataset_dir
-    if not name.startswith("wilds_"):
+    if cls.download.__func__ is DownloadableDataset.download.__func__:  # ours, not a package's (wilds, torchvision)
         assert cls.sources and all(s.urls and s.place for s in cls.sources)
     readme = open(os.path.join(REPO, "datasets", "README.md")).read()
     assert f"`{name}`" in readme  # its layout is documented

@@ -1,0 +1,66 @@
+"""The losses of adversarial training's successors, inner (what PGD ascends) and outer (what the
+network minimises), written from the papers' definitions.
+
+Notation: ``p = softmax(f(x))`` on the clean batch, ``p̃ = softmax(f(x̃))`` on the adversarial one.
+
+* TRADES (Zhang et al., ICML 2019): inner ``KL(p ‖ p̃)`` with ``p`` fixed (computed once, in the
+  adversary's mode); outer ``CE(f(x), y) + β · KL(p ‖ p̃)``, gradients through both ``p`` and ``p̃``.
+* MART (Wang et al., ICLR 2020): outer ``BCE(p̃, y) + β · KL(p ‖ p̃) · (1 − p_y)`` per sample, with
+  the boosted CE ``BCE(p̃, y) = −log p̃_y − log(1 − max_{k≠y} p̃_k)``. Our attack ascends the
+  boosted CE by default (``TRAINER.MART.INNER_LOSS bce``, as the project specifies); the paper and
+  the authors' code ascend the plain CE (``ce``).
+
+Every KL and CE is a batch mean (the reference code sums the TRADES inner KL over the batch: PGD's
+signed steps do not see a positive factor, but SLIM's λ is relative to the batch-mean scale).
+Objectives follow ``objectives.OutputLoss``: ``(logits, target, adv_taps, clean_taps) -> scalar``;
+``target`` is whatever the method compares the adversarial output with (labels, or TRADES' ``p``).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .objectives import OutputLoss
+
+EPS = 1e-12  # inside logarithms of probabilities that may round to 0 (or 1) in float32
+
+
+def kl_to_clean(p_clean: torch.Tensor, logits_adv: torch.Tensor) -> torch.Tensor:
+    """Per-sample ``KL(p ‖ softmax(logits_adv))``; 0 · log 0 counts as 0."""
+    return F.kl_div(F.log_softmax(logits_adv, dim=1), p_clean, reduction="none").sum(1)
+
+
+def boosted_ce(logits_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-sample MART boosted CE: ``−log p̃_y − log(1 − max_{k≠y} p̃_k)``."""
+    p = F.softmax(logits_adv, dim=1)
+    others = p.scatter(1, y[:, None], -1.0)  # the true class can never be the max of the others
+    top_other = others.max(1).values
+    return F.cross_entropy(logits_adv, y, reduction="none") - torch.log((1 - top_other).clamp_min(EPS))
+
+
+class KLToClean(OutputLoss):
+    """TRADES' inner objective; ``target`` is the clean prediction ``p`` (probabilities)."""
+
+    def __call__(self, logits, target, adv_taps=None, clean_taps=None) -> torch.Tensor:
+        return kl_to_clean(target, logits).mean()
+
+
+class BoostedCE(OutputLoss):
+    """MART's boosted CE as an inner objective (``target``: labels)."""
+
+    def __call__(self, logits, target, adv_taps=None, clean_taps=None) -> torch.Tensor:
+        return boosted_ce(logits, target).mean()
+
+
+def trades_loss(logits_clean: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor,
+                beta: float) -> dict[str, torch.Tensor]:
+    p = F.softmax(logits_clean, dim=1)
+    return {"ce": F.cross_entropy(logits_clean, y), "kl": beta * kl_to_clean(p, logits_adv).mean()}
+
+
+def mart_loss(logits_clean: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor,
+              beta: float) -> dict[str, torch.Tensor]:
+    p = F.softmax(logits_clean, dim=1)
+    p_true = p.gather(1, y[:, None]).squeeze(1)
+    weighted_kl = kl_to_clean(p, logits_adv) * (1 - p_true)
+    return {"bce_adv": boosted_ce(logits_adv, y).mean(), "kl": beta * weighted_kl.mean()}
