@@ -32,7 +32,7 @@ from ..utils.logger import setup_logging
 from ..utils.plugins import load_plugins
 from ..utils.seed import set_seed
 from .build import build_trainer
-from .checkpoint import BEST, CHECKPOINT_DIR, checkpoint_name, load_checkpoint, load_newest_valid
+from .checkpoint import find_checkpoint, load_checkpoint, load_newest_valid
 from .hooks import EvalHook
 
 logger = logging.getLogger("slim_dg.train")
@@ -143,10 +143,7 @@ def _check_output_dir(cfg: CN, args: argparse.Namespace) -> None:
 def _checkpoint_for_eval(run_dir: str, which: str | None, device) -> tuple[str, dict]:
     if which is None:
         return load_newest_valid(run_dir, device)
-    name = BEST if which == "best" else checkpoint_name(int(which)) if which.isdigit() else which
-    path = os.path.join(run_dir, CHECKPOINT_DIR, name)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No checkpoint {path}")
+    path = find_checkpoint(run_dir, which)
     return path, load_checkpoint(path, device)
 
 

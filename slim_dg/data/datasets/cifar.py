@@ -16,13 +16,12 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import shutil
-import uuid
 from typing import ClassVar
 
 import numpy as np
 from PIL import Image
 
+from ...utils.files import directory_built_in_place
 from ..build import DATASET_REGISTRY
 from ..download.install import DownloadError, download_command
 from .base import DatasetMissingError, DomainSplits
@@ -90,22 +89,14 @@ class CIFAR(DownloadableDataset):
     def _write_images(self) -> None:
         """The pickles as PNG files, built in a temporary folder renamed into place when complete."""
         out = os.path.join(self.dataset_root, IMAGES)
-        tmp = f"{out}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         logger.info("Writing %s's images to %s (one-off)", self.name, out)
-        try:
+        with directory_built_in_place(out) as tmp:
             for split, files in (("train", self.train_files), ("test", self.test_files)):
                 images, labels = read_batches(self.batches_path, list(files), self.label_key)
                 for cname in self.classnames:
                     os.makedirs(os.path.join(tmp, split, cname))
                 for i, (img, label) in enumerate(zip(images, labels)):
                     Image.fromarray(img).save(os.path.join(tmp, split, self.classnames[label], f"{i:05d}.png"))
-            try:
-                os.rename(tmp, out)
-            except OSError:
-                if not os.path.isdir(out):  # not a concurrent writer finishing first
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     def load_domain(self, domain: str) -> DomainSplits:
         data = self.read_class_folders(os.path.join(self.dataset_root, IMAGES, domain), self.classnames, domain)

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
-import uuid
 
 import numpy as np
 from PIL import Image
 
+from ...utils.files import directory_built_in_place
 from ..build import DATASET_REGISTRY
 from .base import DGDataset, DomainSplits
 from .folder import read_domain_folder
@@ -124,25 +123,13 @@ def generate_digits_dg(path: str) -> None:
     path = os.path.abspath(path)
     if os.path.exists(path):
         raise FileExistsError(f"{path} already exists; remove it to regenerate digits_dg")
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    os.makedirs(tmp)
     start = time.perf_counter()
     logger.info("Generating the digits_dg dataset at %s (one-off)", path)
-    try:
+    with directory_built_in_place(path) as tmp:
         digits = load_digits()
         textures = _load_textures()
         for domain, indices in domain_source_indices(len(digits.target)).items():
             _write_domain(tmp, domain, digits.images, digits.target, indices, textures)
-        try:
-            os.rename(tmp, path)
-        except OSError:
-            if not os.path.isdir(path):  # not a concurrent generator finishing first
-                raise
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
     logger.debug("digits_dg generated in %.1fs", time.perf_counter() - start)
 
 
