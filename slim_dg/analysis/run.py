@@ -34,8 +34,8 @@ class TrainedRun:
 
     @property
     def label(self) -> str:
-        """How figures and tables name this run: its trainer, and the run dir's last part."""
-        return f"{self.cfg.TRAINER.NAME} ({os.path.basename(os.path.normpath(self.run_dir))})"
+        """How figures and tables name this run: trainer, target domains and seed."""
+        return f"{self.cfg.TRAINER.NAME} ({', '.join(self.cfg.DATASET.TARGET_DOMAINS)}, seed {self.cfg.SEED})"
 
     def subset_loader(self, domain: str, max_images: int, seed: int = 0) -> DataLoader:
         """The evaluation loader of ``domain``, limited to ``max_images`` images drawn at random by
