@@ -32,7 +32,8 @@ def feature_change(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, taps:
         rel = (h_adv - h).norm(dim=1) / h.norm(dim=1).clamp_min(1e-12)
         cos = F.cosine_similarity(h_adv, h, dim=1)
         out[t] = {"relative_change": rel.mean().item(), "relative_change_std": rel.std().item() if len(rel) > 1 else 0.0,
-                  "cosine": cos.mean().item(), "cosine_std": cos.std().item() if len(cos) > 1 else 0.0}
+                  "cosine": cos.mean().item(), "cosine_std": cos.std().item() if len(cos) > 1 else 0.0,
+                  "num_samples": len(rel)}
     return out
 
 

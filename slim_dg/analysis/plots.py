@@ -14,7 +14,8 @@ def _save(fig: Figure, path: str) -> str:
 
 
 def perturbation_plot(curves: dict[str, dict[str, dict]], path: str) -> str:
-    """``curves``: line label -> tap name -> {"relative_change", "cosine", ...std}."""
+    """``curves``: line label -> tap name -> {"relative_change", "cosine", ...std, "num_samples"};
+    the bands are ± one standard error of the batch mean."""
     fig = Figure(figsize=(10, 3.8))
     axes = fig.subplots(1, 2)
     for label, per_tap in curves.items():
@@ -22,7 +23,7 @@ def perturbation_plot(curves: dict[str, dict[str, dict]], path: str) -> str:
         xs = np.arange(len(taps))
         for ax, key in zip(axes, ("relative_change", "cosine")):
             ys = np.array([per_tap[t][key] for t in taps])
-            err = np.array([per_tap[t][key + "_std"] for t in taps])
+            err = np.array([per_tap[t][key + "_std"] / np.sqrt(per_tap[t]["num_samples"]) for t in taps])
             line, = ax.plot(xs, ys, marker="o", label=label)
             ax.fill_between(xs, ys - err, ys + err, color=line.get_color(), alpha=0.12)
             ax.set_xticks(xs, taps, rotation=30)
