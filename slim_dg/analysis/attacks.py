@@ -5,7 +5,8 @@ takes our normalised batches, attacks their pixels, and returns them normalised 
 
 PGD-CS is not in torchattacks: a PGD in the same L_inf ball that *minimises the cosine similarity*
 of one tap's features to the clean ones, i.e. an intermediate-layer attack. It is our ``PGD``
-adversary (the one SLIM-DG trains with) ascending ``TapCosine``; the model is in eval mode.
+adversary (the one SLIM-DG trains with) ascending ``TapCosine`` in eval mode, through the same
+``pgd_attack`` that selects robust checkpoints. Accuracies are counted by ``attack_accuracy``.
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..adversarial.pgd import PGD
 from ..adversarial.slim import intermediate_loss
+from ..evaluation.adversarial import attack_accuracy, pgd_attack
 
 ATTACKS = ("fgsm", "pgd_ce", "pgd_cs")
 
@@ -56,25 +57,12 @@ class Attacker:
         self.pgd_ce = ta.PGD(model, eps=eps, alpha=step_size, steps=steps, random_start=True)
         for atk in (self.fgsm, self.pgd_ce):
             atk.set_normalization_used(mean=list(pixel_mean), std=list(pixel_std))
-        # bn "eval" + no BN updates: the attack sees the deployed model
-        self.pgd_cs = PGD(eps, steps, step_size, random_start=1.0, clamp=True, pixel_mean=pixel_mean,
-                          pixel_std=pixel_std, bn_mode="eval", update_bn=False)
+        self.pgd_cs = pgd_attack(model, eps, steps, step_size, pixel_mean, pixel_std, TapCosine(self.tap))
 
     def attack(self, name: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The adversarial version of the normalised batch ``x`` (also normalised)."""
-        if name in ("fgsm", "pgd_ce"):
+        if name in ATTACKS:
             return getattr(self, name)(x, y).detach()
-        if name == "pgd_cs":
-            was_training = self.model.training
-            self.model.eval()
-            try:
-                objective = TapCosine(self.tap)
-                with torch.no_grad():
-                    clean = {self.tap: self.model(x, taps=[self.tap])[1][self.tap]}
-                params = self.pgd_cs.perturb(self.model, x, y, objective, clean)
-            finally:
-                self.model.train(was_training)
-            return self.pgd_cs.generate(x, params).detach()
         raise KeyError(f"Unknown attack '{name}'. Available: {', '.join(ATTACKS)}")
 
     @torch.no_grad()
@@ -88,27 +76,17 @@ class Attacker:
 
 def robustness(attacker: Attacker, loader, device, attacks=ATTACKS, seed: int = 0) -> dict:
     """Clean and per-attack accuracy (percent) on one domain's loader, plus the tap cosine under each attack."""
-    model = attacker.model
-    model.eval()
-    correct = {"clean": 0, **{a: 0 for a in attacks}}
     cosine = {a: 0.0 for a in attacks}
-    total = 0
-    with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):
-        torch.manual_seed(seed)  # the attacks' random starts
-        for batch in loader:
-            if "img" not in batch:
-                continue
-            x, y = batch["img"].to(device), batch["label"].to(device)
-            with torch.no_grad():
-                correct["clean"] += (model(x).argmax(1) == y).sum().item()
-            for a in attacks:
-                x_adv = attacker.attack(a, x, y)
-                with torch.no_grad():
-                    correct[a] += (model(x_adv).argmax(1) == y).sum().item()
-                cosine[a] += attacker.tap_cosine(x, x_adv).sum().item()
-            total += len(y)
-    n = max(total, 1)
-    out = {"num_samples": total, "clean": {"accuracy": 100.0 * correct["clean"] / n}}
+
+    def recording_cosine(name):
+        def attack(x, y):
+            x_adv = attacker.attack(name, x, y)
+            cosine[name] += attacker.tap_cosine(x, x_adv).sum().item()
+            return x_adv
+        return attack
+
+    out = attack_accuracy(attacker.model, loader, {a: recording_cosine(a) for a in attacks}, torch.device(device),
+                          seed)
     for a in attacks:
-        out[a] = {"accuracy": 100.0 * correct[a] / n, "tap_cosine": cosine[a] / n}
+        out[a]["tap_cosine"] = cosine[a] / max(out["num_samples"], 1)
     return out

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 
 from ..adversarial.objectives import OutputLoss
 from ..adversarial.pgd import PGD
+from ..adversarial.step import clean_taps_in_adversary_mode
 from ..utils.distributed import all_reduce_sum
 
 Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # normalised (x, y) -> normalised x̃
@@ -56,13 +57,16 @@ def attack_accuracy(model: nn.Module, loader: DataLoader, attacks: dict[str, Att
 def pgd_attack(model: nn.Module, eps: float, steps: int, step_size: float, pixel_mean, pixel_std,
                objective=None) -> Attack:
     """PGD from a uniform random start in the eps-ball, ascending ``objective`` (default: the CE),
-    with the model in eval mode; our ``PGD`` adversary, so it is exactly the training threat model."""
+    with the model in eval mode; our ``PGD`` adversary, so it is exactly the training threat model.
+    An objective that compares taps (``objective.clean_taps``) gets the clean ones, also in eval mode."""
     adversary = PGD(eps, steps, step_size, random_start=1.0, clamp=True, pixel_mean=pixel_mean,
                     pixel_std=pixel_std, bn_mode="eval", update_bn=False)
     objective = objective or OutputLoss()
 
     def attack(x, y):
+        need = objective.clean_taps
+        clean_taps = clean_taps_in_adversary_mode(model, adversary, x, need) if need else None
         objective.start_batch()
-        return adversary.generate(x, adversary.perturb(model, x, y, objective))
+        return adversary.generate(x, adversary.perturb(model, x, y, objective, clean_taps))
 
     return attack

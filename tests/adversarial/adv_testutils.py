@@ -34,6 +34,16 @@ def make_model(seed: int = 0, name: str = BACKBONE) -> Classifier:
     return copy.deepcopy(_base_model(seed, name)).train()
 
 
+def run_steps(trainer, n: int = 2) -> list[dict]:
+    """``n`` training steps on fixed batches, each after a fixed global seed (the random starts)."""
+    losses = []
+    for i in range(n):
+        x, y = make_batch(seed=10 + i)
+        torch.manual_seed(100 + i)
+        losses.append(trainer.run_step({"img": x, "label": y}))
+    return losses
+
+
 def make_batch(seed: int = 1, b: int = 8, size: int = 32, edges: bool = True):
     """Normalised images whose pixels are in [0, 1] (some exactly 0 or 1), and labels."""
     g = torch.Generator().manual_seed(seed)

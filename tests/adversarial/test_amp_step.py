@@ -14,7 +14,7 @@ from slim_dg.engine import adversarial as adv_trainers
 from slim_dg.engine import build_trainer
 from slim_dg.engine.trainer import DGTrainer, autocast_dtype
 
-from adv_testutils import ADVERSARIES, MEAN, STD, make_batch, make_model, perturb_seeded
+from adv_testutils import ADVERSARIES, MEAN, STD, make_batch, make_model, perturb_seeded, run_steps
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAIRS = {  # adversary -> (plain trainer, SLIM trainer, random start)
@@ -65,22 +65,13 @@ class _Dtypes:
                 m.register_forward_hook(lambda _m, _i, out: self.seen.add(out.dtype))
 
 
-def _steps(trainer, n=2):
-    losses = []
-    for i in range(n):
-        x, y = make_batch(seed=10 + i)
-        torch.manual_seed(100 + i)
-        losses.append(trainer.run_step({"img": x, "label": y}))
-    return losses
-
-
 @pytest.mark.parametrize("adversary", list(PAIRS))
 @pytest.mark.parametrize("bn_mode,train_on", SETTINGS)
 def test_lambda_zero_step_bit_identical_under_bf16_and_channels_last(amp_stub, adversary, bn_mode, train_on):
     plain = _build(adversary, False, bn_mode, train_on, (0.0, 0.0))
     slim = _build(adversary, True, bn_mode, train_on, (0.0, 0.0))
     rec = _Dtypes(slim.model)
-    lp, ls = _steps(plain), _steps(slim)
+    lp, ls = run_steps(plain), run_steps(slim)
     assert rec.seen == {torch.bfloat16}  # every pass ran under autocast, the inner loop's too
     for a, b in zip(lp, ls):
         assert torch.equal(a["loss"], b["loss"])
@@ -90,7 +81,7 @@ def test_lambda_zero_step_bit_identical_under_bf16_and_channels_last(amp_stub, a
     fresh = make_model().state_dict()
     assert any(not torch.equal(v, fresh[k]) for k, v in sp.items())  # not vacuous: it trained
     other = _build(adversary, True, bn_mode, train_on, (0.5, 1.0))
-    _steps(other)
+    run_steps(other)
     so = other.model.state_dict()
     assert any(not torch.equal(v, so[k]) for k, v in sp.items() if v.is_floating_point())
 
@@ -101,7 +92,7 @@ def test_bf16_channels_last_step_stays_close_to_float32(amp_stub):
     ref = _build("advstyle", True, "train", "clean+adv", (-1.0, 1.0))
     ref.amp_dtype, ref.memory_format = None, torch.contiguous_format
     ref.model = ref.model.to(memory_format=torch.contiguous_format)
-    (la,), (lr,) = _steps(amp, 1), _steps(ref, 1)
+    (la,), (lr,) = run_steps(amp, 1), run_steps(ref, 1)
     assert abs(la["loss"].item() - lr["loss"].item()) < 0.05 * lr["loss"].item()
 
 

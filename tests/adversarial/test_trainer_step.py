@@ -12,7 +12,7 @@ from slim_dg.config.defaults import get_cfg_defaults
 from slim_dg.engine import adversarial as adv_trainers
 from slim_dg.engine.trainer import DGTrainer
 
-from adv_testutils import MEAN, STD, make_batch, make_model
+from adv_testutils import MEAN, STD, make_batch, make_model, run_steps
 
 STEPS = 2
 PAIRS = {  # adversary -> (plain trainer, SLIM trainer, random start)
@@ -60,15 +60,6 @@ def build(adversary, slim, **kw):
     cls = PAIRS[adversary][1 if slim else 0]
     _PENDING_MODEL[:] = [make_model()]
     return cls(make_cfg(adversary, **kw))
-
-
-def run_steps(trainer, n=2):
-    losses = []
-    for i in range(n):
-        x, y = make_batch(seed=10 + i)
-        torch.manual_seed(100 + i)
-        losses.append(trainer.run_step({"img": x, "label": y}))
-    return losses
 
 
 def assert_same_state(a, b):
