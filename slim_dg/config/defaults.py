@@ -73,6 +73,7 @@ _C.OPTIM.MOMENTUM = 0.9
 _C.OPTIM.SGD_NESTEROV = False
 _C.OPTIM.ADAM_BETA1 = 0.9
 _C.OPTIM.ADAM_BETA2 = 0.999
+_C.OPTIM.FUSED = True  # torch's fused optimizer kernel where it has one for the device (same update, faster)
 _C.OPTIM.LR_SCHEDULER = "cosine"  # cosine | single_step | multi_step | constant
 _C.OPTIM.STEPSIZE = [-1]  # epochs at which the LR is multiplied by GAMMA (step schedulers)
 _C.OPTIM.GAMMA = 0.1

@@ -1,6 +1,8 @@
 """Optimizer and LR schedule from ``OPTIM.*``, with torch's own schedulers (warmup included)."""
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch.optim import lr_scheduler as lrs
 
@@ -9,15 +11,27 @@ SCHEDULERS = ("cosine", "single_step", "multi_step", "constant")
 WARMUP_TYPES = ("linear", "constant")
 
 
+logger = logging.getLogger(__name__)
+
+
 def build_optimizer(cfg, params) -> torch.optim.Optimizer:
     o = cfg.OPTIM
     if o.NAME == "sgd":
-        return torch.optim.SGD(params, lr=o.LR, momentum=o.MOMENTUM, weight_decay=o.WEIGHT_DECAY,
-                               nesterov=o.SGD_NESTEROV)
-    if o.NAME in ("adam", "adamw"):
+        cls, kw = torch.optim.SGD, dict(momentum=o.MOMENTUM, nesterov=o.SGD_NESTEROV)
+    elif o.NAME in ("adam", "adamw"):
         cls = torch.optim.Adam if o.NAME == "adam" else torch.optim.AdamW
-        return cls(params, lr=o.LR, betas=(o.ADAM_BETA1, o.ADAM_BETA2), weight_decay=o.WEIGHT_DECAY)
-    raise ValueError(f"Unknown optimizer '{o.NAME}' (OPTIM.NAME). Available: {', '.join(OPTIMIZERS)}")
+        kw = dict(betas=(o.ADAM_BETA1, o.ADAM_BETA2))
+    else:
+        raise ValueError(f"Unknown optimizer '{o.NAME}' (OPTIM.NAME). Available: {', '.join(OPTIMIZERS)}")
+    params = list(params)
+    if o.FUSED:
+        # One kernel for the whole update instead of several per parameter: on resnet18 and 2 CPU
+        # cores the SGD step drops from about 15 to 7 ms. torch (>= 2.4 on CPU) says where it has one.
+        try:
+            return cls(params, lr=o.LR, weight_decay=o.WEIGHT_DECAY, fused=True, **kw)
+        except (RuntimeError, ValueError) as e:
+            logger.debug("no fused %s here (%s): torch's default implementation", cls.__name__, e)
+    return cls(params, lr=o.LR, weight_decay=o.WEIGHT_DECAY, **kw)
 
 
 def build_lr_scheduler(cfg, optimizer) -> lrs.LRScheduler:
