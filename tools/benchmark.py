@@ -57,6 +57,9 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--block", type=int, default=1,
+                   help="consecutive steps per mode and turn (1: strict alternation; >1: the first of each "
+                        "turn, on caches the other modes left, is not timed)")
     p.add_argument("--target-domains", nargs="+", default=None)
     p.add_argument("--root", default="", help="DATASET.ROOT")
     p.add_argument("--no-dassl", action="store_true", help="skip (e) even when Dassl is installed")
@@ -163,18 +166,22 @@ def dassl_vanilla(erm, out_dir: str):
 
 
 # ------------------------------------------------------------------------------------------ measuring
-def measure(steps: dict, warmup: int, repeats: int, cuda: bool) -> dict[str, list[float]]:
+def measure(steps: dict, warmup: int, repeats: int, cuda: bool, block: int = 1) -> dict[str, list[float]]:
+    """Round-robin over the modes, ``block`` consecutive steps of a mode per turn. With block 1
+    every step starts with caches full of the other modes' weights; with a larger block only a
+    turn's first step does, and that one is not timed (a single training run's steady state)."""
     times = {name: [] for name in steps}
     for i in range(warmup + repeats):
-        for name, step in steps.items():  # round-robin: each mode once per round
-            if cuda:
-                torch.cuda.synchronize()
-            tic = time.perf_counter()
-            step()
-            if cuda:
-                torch.cuda.synchronize()
-            if i >= warmup:
-                times[name].append(time.perf_counter() - tic)
+        for name, step in steps.items():
+            for j in range(block):
+                if cuda:
+                    torch.cuda.synchronize()
+                tic = time.perf_counter()
+                step()
+                if cuda:
+                    torch.cuda.synchronize()
+                if i >= warmup and (block == 1 or j > 0):
+                    times[name].append(time.perf_counter() - tic)
     return times
 
 
@@ -225,7 +232,7 @@ def main(argv=None):
                 steps["(e) Dassl Vanilla+io"] = lambda: dassl_io.forward_backward(next(dassl_batches))
             except ImportError as e:
                 dassl_skipped = f"Dassl is not installed ({e})"
-        times = measure(steps, args.warmup, args.repeats, erm.device.type == "cuda")
+        times = measure(steps, args.warmup, args.repeats, erm.device.type == "cuda", args.block)
     bs = args.batch_size
     med = {n: statistics.median(v) for n, v in times.items()}
     ips = {n: bs / m for n, m in med.items()}
@@ -237,7 +244,8 @@ def main(argv=None):
         "torch_threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(), "amp": cfg.TRAIN.AMP and cfg.TRAIN.AMP_DTYPE,
         "channels_last": cfg.TRAIN.CHANNELS_LAST, "loader_workers": erm.train_loader.num_workers,
-        "cache": cfg.DATALOADER.CACHE, "repeats": args.repeats, "warmup": args.warmup,
+        "cache": cfg.DATALOADER.CACHE, "repeats": args.repeats, "warmup": args.warmup, "block": args.block,
+        "fused_optimizer": cfg.OPTIM.FUSED,
         "dassl": dassl_skipped or "measured",
         "modes": {n: {"images_per_s": ips[n], "median_step_s": med[n], "min_step_s": min(times[n]),
                       "max_step_s": max(times[n])} for n in med},
@@ -245,7 +253,7 @@ def main(argv=None):
     }
     print(f"\n{cfg.MODEL.BACKBONE.NAME}, {args.dataset} {tuple(cfg.INPUT.SIZE)}, batch {bs}, {erm.device}, "
           f"{torch.get_num_threads()} threads, AMP {report['amp'] or 'off'}, channels_last {cfg.TRAIN.CHANNELS_LAST}, "
-          f"loader workers {report['loader_workers']}, cache {cfg.DATALOADER.CACHE}")
+          f"loader workers {report['loader_workers']}, cache {cfg.DATALOADER.CACHE}, fused optimizer {cfg.OPTIM.FUSED}, block {args.block}")
     print(f"\n{'mode':<26} {'images/s':>9} {'step ms':>8} {'min':>7} {'max':>7} {'vs (a)':>7}")
     base = ips.get("(a) bare timm")
     for n in med:

@@ -33,3 +33,15 @@ def test_benchmark_reports_every_mode_and_ratio(digits_root, tmp_path, capsys):
         assert any(k.startswith("(c) ERM+io / (e) Dassl Vanilla+io") for k in ratios)
     table = capsys.readouterr().out
     assert "images/s" in table and "(a) bare timm" in table and "goal >= 0.95" in table
+
+
+def test_measure_takes_turns_and_drops_each_turns_first_step_in_blocks():
+    measure = _benchmark_module().measure
+    calls = []
+    steps = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    times = measure(steps, warmup=1, repeats=2, cuda=False, block=3)
+    assert calls == (["a"] * 3 + ["b"] * 3) * 3  # turns of 3 steps, warm-up round included
+    assert {k: len(v) for k, v in times.items()} == {"a": 4, "b": 4}  # 2 rounds x 2 timed steps
+    calls.clear()
+    times = measure(steps, warmup=1, repeats=2, cuda=False)
+    assert calls == ["a", "b"] * 3 and {k: len(v) for k, v in times.items()} == {"a": 2, "b": 2}
