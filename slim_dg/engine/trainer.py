@@ -163,6 +163,8 @@ class DGTrainer(TrainerBase):
     def load_state_dict(self, state: dict) -> None:
         unwrap(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:  # this run's OPTIM.FUSED, not the checkpoint's (same update)
+            group["fused"] = self.optimizer.defaults.get("fused")
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):  # empty when the run had no float16 loss scaling
             self.scaler.load_state_dict(state["scaler"])

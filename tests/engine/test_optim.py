@@ -37,3 +37,27 @@ def test_fused_update_equals_default(name):
 def test_unknown_optimizer_lists_the_valid_ones():
     with pytest.raises(ValueError, match="Available: sgd, adam, adamw"):
         build_optimizer(_cfg("lamb", True), [torch.nn.Parameter(torch.zeros(1))])
+
+
+@pytest.mark.parametrize("saved,resumed", [(False, True), (True, False)])
+def test_resumed_trainer_follows_its_own_fused_setting(digits_root, tmp_path, saved, resumed):
+    from slim_dg.config import merge_from_list, validate_cfg
+    from slim_dg.engine import build_trainer
+
+    def trainer(fused, out):
+        cfg = get_cfg_defaults()
+        merge_from_list(cfg, ["DATASET.NAME", "digits_dg", "DATASET.ROOT", digits_root,
+                              "DATASET.TARGET_DOMAINS", "['texture']", "MODEL.BACKBONE.NAME", "resnet10t",
+                              "OPTIM.NAME", "adam", "OPTIM.FUSED", str(fused), "OUTPUT_DIR", str(tmp_path / out)])
+        validate_cfg(cfg)
+        cfg.freeze()
+        return build_trainer(cfg)
+
+    first = trainer(saved, "a")
+    first.run_step(next(iter(first.train_loader)))
+    state = first.state_dict()
+    again = trainer(resumed, "b")
+    again.load_state_dict(state)
+    assert all(bool(g["fused"]) is resumed for g in again.optimizer.param_groups)
+    again.run_step(next(iter(again.train_loader)))  # steps on the loaded Adam state
+    assert again.optimizer.state_dict()["state"][0]["step"].item() == 2
