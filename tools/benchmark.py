@@ -29,6 +29,7 @@ import logging
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 
@@ -239,6 +240,7 @@ def main(argv=None):
     rat = ratios(ips, med)
     cfg = erm.cfg
     report = {
+        "command": " ".join(["python tools/benchmark.py", *(sys.argv[1:] if argv is None else argv)]),
         "backbone": cfg.MODEL.BACKBONE.NAME, "dataset": args.dataset, "input_size": list(cfg.INPUT.SIZE),
         "batch_size": bs, "device": str(erm.device), "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),

@@ -22,6 +22,7 @@ def test_benchmark_reports_every_mode_and_ratio(digits_root, tmp_path, capsys):
                                        "--methods", "advstyle", "advstyle_slim", "--json", str(out),
                                        "MODEL.BACKBONE.NAME", "resnet10t"])
     assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    assert report["command"].startswith("python tools/benchmark.py --root ") and "resnet10t" in report["command"]
     modes = set(report["modes"])
     assert {"(a) bare timm", "(b) ERM", "(c) ERM+io", "(d) AdvStyle", "(d) AdvStyleSLIM"} <= modes
     assert all(m["images_per_s"] > 0 for m in report["modes"].values())
