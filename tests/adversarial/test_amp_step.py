@@ -3,20 +3,19 @@ inner loops included) and channels_last keep λ ≡ 0 SLIM bit-identical to the 
 float16 loss scaling of the inner loop; TRAIN.AMP / CHANNELS_LAST / COMPILE from the config."""
 from __future__ import annotations
 
-import os
 
 import pytest
 import torch
 
 from slim_dg.adversarial.objectives import OutputLoss
-from slim_dg.config import ConfigError, get_cfg_defaults, merge_from_file, merge_from_list, validate_cfg
+from slim_dg.config import ConfigError, get_cfg_defaults, merge_from_list, validate_cfg
 from slim_dg.engine import adversarial as adv_trainers
 from slim_dg.engine import build_trainer
 from slim_dg.engine.trainer import DGTrainer, autocast_dtype
 
 from adv_testutils import ADVERSARIES, MEAN, STD, make_batch, make_model, perturb_seeded, run_steps
+from cfg_testutils import digits_cfg
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAIRS = {  # adversary -> (plain trainer, SLIM trainer, random start)
     "advstyle": (adv_trainers.AdvStyle, adv_trainers.AdvStyleSLIM, 0.1),
     "pgd": (adv_trainers.PGD, adv_trainers.PGDSLIM, 1.0),
@@ -113,13 +112,8 @@ def test_inner_loop_loss_scaling_is_exact_and_skips_overflows(adversary):
 
 
 def _cfg(digits_root, *opts):
-    cfg = get_cfg_defaults()
-    merge_from_file(cfg, os.path.join(REPO, "configs", "digits_dg_advstyle_slim.yaml"))
-    merge_from_list(cfg, ["DATASET.ROOT", digits_root, "DATASET.TARGET_DOMAINS", "['texture']",
-                          "MODEL.BACKBONE.NAME", "resnet10t", "DATALOADER.TRAIN_X.BATCH_SIZE", "8", *opts])
-    validate_cfg(cfg)
-    cfg.freeze()
-    return cfg
+    return digits_cfg(digits_root, "digits_dg_advstyle_slim.yaml", "MODEL.BACKBONE.NAME", "resnet10t",
+                      "DATALOADER.TRAIN_X.BATCH_SIZE", "8", *opts)
 
 
 def test_config_keys_reach_the_trainer(digits_root, monkeypatch, tmp_path):

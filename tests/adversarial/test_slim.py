@@ -2,7 +2,6 @@
 intermediate term, and its zero gradient at the clean point."""
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch

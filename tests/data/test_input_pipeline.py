@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from slim_dg.config import get_cfg_defaults, merge_from_file, merge_from_list, validate_cfg
+from slim_dg.config import get_cfg_defaults
 from slim_dg.data import build_dataset
 from slim_dg.data.build import (DatumDataset, DecodedImages, build_data_loaders, collate_skipping, decode_rgb,
                                 resolve_num_workers)
@@ -19,17 +19,13 @@ from slim_dg.data.datasets.base import Datum
 from slim_dg.data.samplers import RandomDomainOrder, RandomOrder, ShardSampler, TrainSampler
 from slim_dg.data.transforms import BatchNormalize, build_transform
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from cfg_testutils import digits_cfg
+
 
 
 def _cfg(digits_root, *opts):
-    cfg = get_cfg_defaults()
-    merge_from_file(cfg, os.path.join(REPO, "configs", "digits_dg_erm.yaml"))
-    merge_from_list(cfg, ["DATASET.ROOT", digits_root, "DATASET.TARGET_DOMAINS", "['texture']",
-                          "DATALOADER.TRAIN_X.BATCH_SIZE", "8", "DATALOADER.TEST.BATCH_SIZE", "50", *opts])
-    validate_cfg(cfg)
-    cfg.freeze()
-    return cfg
+    return digits_cfg(digits_root, "digits_dg_erm.yaml", "DATALOADER.TRAIN_X.BATCH_SIZE", "8",
+                      "DATALOADER.TEST.BATCH_SIZE", "50", *opts)
 
 
 def _batches(loader, epoch: int, start_step: int, n: int) -> list[dict]:

@@ -12,12 +12,12 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from slim_dg.config import get_cfg_defaults, merge_from_file, merge_from_list, validate_cfg
 from slim_dg.engine import build_trainer
 from slim_dg.utils.distributed import get_world_size, is_distributed, unwrap
 from slim_dg.utils.seed import set_seed
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from cfg_testutils import digits_cfg
+
 WORLD = 2
 CASES = {  # config, overrides
     "FeatAdvStyleSLIM": ("digits_dg_featadvstyle_slim.yaml", ["ADV.BN_MODE", "eval", "ADV.RANDOM_START", "0.5"]),
@@ -26,15 +26,10 @@ CASES = {  # config, overrides
 
 
 def _cfg(case: str, digits_root: str, out: str):
-    cfg = get_cfg_defaults()
     config, opts = CASES[case]
-    merge_from_file(cfg, os.path.join(REPO, "configs", config))
-    merge_from_list(cfg, ["DATASET.ROOT", digits_root, "DATASET.TARGET_DOMAINS", "['texture']", "OUTPUT_DIR", out,
-                          "MODEL.BACKBONE.NAME", "resnet10t", "DATALOADER.TRAIN_X.BATCH_SIZE", "8",
-                          "DATALOADER.TEST.BATCH_SIZE", "40", "OPTIM.LR", "0.01", *opts])
-    validate_cfg(cfg)
-    cfg.freeze()
-    return cfg
+    return digits_cfg(digits_root, config, "OUTPUT_DIR", out, "MODEL.BACKBONE.NAME", "resnet10t",
+                      "DATALOADER.TRAIN_X.BATCH_SIZE", "8", "DATALOADER.TEST.BATCH_SIZE", "40", "OPTIM.LR", "0.01",
+                      *opts)
 
 
 def _worker(rank: int, case: str, digits_root: str, tmp: str) -> None:

@@ -3,7 +3,10 @@ import pytest
 import torch
 
 from slim_dg.config import get_cfg_defaults
+from slim_dg.engine import build_trainer
 from slim_dg.engine.optim import build_optimizer
+
+from cfg_testutils import digits_cfg
 
 
 def _cfg(name, fused):
@@ -41,17 +44,9 @@ def test_unknown_optimizer_lists_the_valid_ones():
 
 @pytest.mark.parametrize("saved,resumed", [(False, True), (True, False)])
 def test_resumed_trainer_follows_its_own_fused_setting(digits_root, tmp_path, saved, resumed):
-    from slim_dg.config import merge_from_list, validate_cfg
-    from slim_dg.engine import build_trainer
-
-    def trainer(fused, out):
-        cfg = get_cfg_defaults()
-        merge_from_list(cfg, ["DATASET.NAME", "digits_dg", "DATASET.ROOT", digits_root,
-                              "DATASET.TARGET_DOMAINS", "['texture']", "MODEL.BACKBONE.NAME", "resnet10t",
-                              "OPTIM.NAME", "adam", "OPTIM.FUSED", str(fused), "OUTPUT_DIR", str(tmp_path / out)])
-        validate_cfg(cfg)
-        cfg.freeze()
-        return build_trainer(cfg)
+    def trainer(fused, out):  # digits_dg_erm.yaml trains with Adam
+        return build_trainer(digits_cfg(digits_root, "digits_dg_erm.yaml", "MODEL.BACKBONE.NAME", "resnet10t",
+                                        "OPTIM.FUSED", str(fused), "OUTPUT_DIR", str(tmp_path / out)))
 
     first = trainer(saved, "a")
     first.run_step(next(iter(first.train_loader)))
