@@ -66,7 +66,11 @@ def parse_args(argv=None):
     p.add_argument("--no-dassl", action="store_true", help="skip (e) even when Dassl is installed")
     p.add_argument("--json", default="", help="also write the results here")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides for every one of our trainers")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for flag in ("repeats", "block"):  # a median needs at least one timed step
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag} must be at least 1")
+    return args
 
 
 def trainer_cfg(args, method: str, out_dir: str):

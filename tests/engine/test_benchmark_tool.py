@@ -6,6 +6,8 @@ import importlib.util
 import json
 import os
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -46,3 +48,11 @@ def test_measure_takes_turns_and_drops_each_turns_first_step_in_blocks():
     calls.clear()
     times = measure(steps, warmup=1, repeats=2, cuda=False)
     assert calls == ["a", "b"] * 3 and {k: len(v) for k, v in times.items()} == {"a": 2, "b": 2}
+
+
+def test_no_timed_step_is_refused_with_the_flag_named(capsys):
+    parse_args = _benchmark_module().parse_args
+    for flag in ("--block", "--repeats"):
+        with pytest.raises(SystemExit):
+            parse_args([flag, "0"])
+        assert f"{flag} must be at least 1" in capsys.readouterr().err
