@@ -56,7 +56,7 @@ def unseen_images(dataset: DGDataset) -> dict[str, Counter]:
 
 
 def allows_unseen(cfg, dataset: DGDataset) -> bool:
-    return bool(cfg.DATASET.get("ALLOW_UNSEEN_CLASSES", False)) or dataset.targets_may_have_unseen_classes
+    return cfg.DATASET.ALLOW_UNSEEN_CLASSES or dataset.targets_may_have_unseen_classes
 
 
 def class_counts(cfg, dataset: DGDataset) -> dict:
@@ -88,7 +88,7 @@ def check_class_sets(cfg, dataset: DGDataset) -> None:
     for t, data in dataset.test.items():
         logger.info("Domain %s (target): %d images of %d classes", t, len(data), len(_labels(data)))
     if unseen:
-        why = ALLOW_KEY if cfg.DATASET.get("ALLOW_UNSEEN_CLASSES", False) else f"{cfg.DATASET.NAME}'s official protocol"
+        why = ALLOW_KEY if cfg.DATASET.ALLOW_UNSEEN_CLASSES else f"{cfg.DATASET.NAME}'s official protocol"
         logger.warning("Target images of classes that no source trains on are evaluated (%s) and count as errors: %s",
                        why, "; ".join(f"{t}: {sum(c.values())} of {len(dataset.test[t])} images ({_names(dataset, c)})"
                                       for t, c in unseen.items()))

@@ -42,6 +42,9 @@ def messy_domain(domain_dir, outside) -> dict[str, list[str]]:
     os.symlink(write_image(os.path.join(outside, "d.png")), os.path.join(domain_dir, "dog", "linked.png"))
     good["dog"].append(os.path.join(domain_dir, "dog", "linked.png"))
     os.symlink(os.path.join(domain_dir, "missing.png"), os.path.join(domain_dir, "dog", "broken.png"))
+    write_image(os.path.join(outside, "birds", "e.png"))
+    os.symlink(os.path.join(outside, "birds"), os.path.join(domain_dir, "bird"))  # a linked class folder
+    good["bird"] = [os.path.join(domain_dir, "bird", "e.png")]
     return {c: sorted(v) for c, v in good.items()}
 
 
@@ -59,18 +62,18 @@ def test_only_visible_images_count_and_one_line_says_what_was_left_out(tmp_path,
 
 def test_image_folder_reads_the_messy_domain(tmp_path):
     good = messy_domain(str(tmp_path / "toy" / "photo"), str(tmp_path / "elsewhere"))
-    for c in ("cat", "dog"):
+    for c in ("bird", "cat", "dog"):
         write_image(str(tmp_path / "toy" / "sketch" / c / "0.png"))
     ds = ImageFolderDG(str(tmp_path), ["photo"], ["sketch"], val_ratio=0.0, folder="toy")
-    assert ds.classnames == ["cat", "dog"]  # the empty and the hidden class folders are no classes
+    assert ds.classnames == ["bird", "cat", "dog"]  # the empty and the hidden class folders are no classes
     assert sorted((x.impath, ds.classnames[x.label]) for x in ds.train_x) == \
         sorted((p, c) for c, paths in good.items() for p in paths)
 
 
 def test_fixed_class_datasets_skip_the_same_files(tmp_path):
     good = messy_domain(str(tmp_path / "photo"), str(tmp_path / "elsewhere"))
-    splits = read_domain_folder(str(tmp_path), "photo", ["cat", "dog"], val_ratio=0.0)
-    assert sorted(x.impath for x in splits.all) == sorted(good["cat"] + good["dog"])
+    splits = read_domain_folder(str(tmp_path), "photo", ["bird", "cat", "dog"], val_ratio=0.0)
+    assert sorted(x.impath for x in splits.all) == sorted(p for paths in good.values() for p in paths)
     # the loaders of datasets with train/val class folders (here Dassl's Digits-DG) too
     base = tmp_path / "digits_dg_dassl" / "mnist"
     for split in ("train", "val"):

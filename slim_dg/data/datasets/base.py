@@ -15,6 +15,7 @@ from typing import ClassVar
 from .class_map import KEY as CLASS_MAP_KEY
 from .class_map import ClassMap, check_map_domains, load_class_map
 
+
 @dataclass(frozen=True)
 class Datum:
     impath: str
@@ -72,7 +73,7 @@ class DGDataset:
     @classmethod
     def from_config(cls, cfg) -> "DGDataset":
         return cls(cfg.DATASET.ROOT, cfg.DATASET.SOURCE_DOMAINS, cfg.DATASET.TARGET_DOMAINS, cfg.DATASET.VAL_RATIO,
-                   class_map=load_class_map(cfg.DATASET.get("CLASS_MAP", "")))
+                   class_map=load_class_map(cfg.DATASET.CLASS_MAP))
 
     # -- to implement ------------------------------------------------------------------------
     @property

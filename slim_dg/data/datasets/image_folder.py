@@ -50,7 +50,7 @@ class ImageFolderDG(DGDataset):
     @classmethod
     def from_config(cls, cfg) -> "ImageFolderDG":
         return cls(cfg.DATASET.ROOT, cfg.DATASET.SOURCE_DOMAINS, cfg.DATASET.TARGET_DOMAINS, cfg.DATASET.VAL_RATIO,
-                   folder=cls._folder(cfg), seed=cfg.SEED, class_map=load_class_map(cfg.DATASET.get("CLASS_MAP", "")))
+                   folder=cls._folder(cfg), seed=cfg.SEED, class_map=load_class_map(cfg.DATASET.CLASS_MAP))
 
     @classmethod
     def domains_from_config(cls, cfg) -> tuple[str, ...]:
