@@ -94,3 +94,14 @@ def test_a_domain_folder_without_class_folders_is_an_error_naming_it(tmp_path):
     os.makedirs(tmp_path / "digits" / "mono")
     with pytest.raises(DatasetMissingError, match="digits/mono has no class folders"):
         read_domain_folder(str(tmp_path / "digits"), "mono", ["0"], 0.1)
+
+
+def test_fixed_class_datasets_take_a_class_map(tmp_path, data_log):
+    for folder in ("0", "1", "zwei", "Two", "junk"):
+        write_image(str(tmp_path / "mono" / folder / "a.png"))
+    splits = read_domain_folder(str(tmp_path), "mono", ["0", "1", "2"], 0.0, {"zwei": "2", "Two": "2"})
+    assert sorted((x.label, x.impath.split(os.sep)[-2]) for x in splits.all) == \
+        [(0, "0"), (1, "1"), (2, "Two"), (2, "zwei")]  # two folders merged into class 2
+    assert [r.getMessage() for r in data_log.records if r.levelno == logging.WARNING] == \
+        [f"{tmp_path / 'mono'}: class folder(s) junk are not classes of this dataset and are left out; rename them "
+         "with DATASET.CLASS_MAP if they are (classes: 0, 1, 2)"]
