@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from typing import ClassVar
 
+from .relabel import Relabelled, warn_relabelled
+
 
 @dataclass(frozen=True)
 class Datum:
@@ -49,6 +51,7 @@ class DGDataset:
         self.val_ratio = val_ratio
         self.prepare()
         splits = {d: self.load_domain(d) for d in self.source_domains + self.target_domains}
+        warn_relabelled(type(self).__name__, self.relabelled)
         self.train_x = [x for d in self.source_domains for x in splits[d].train]
         self.val = {d: splits[d].val for d in self.source_domains if splits[d].val}
         self.test = {d: splits[d].all for d in self.target_domains}
@@ -76,6 +79,11 @@ class DGDataset:
             )
 
     # -- derived -----------------------------------------------------------------------------
+    @property
+    def relabelled(self) -> list[Relabelled]:
+        """Split-list lines whose label was replaced by their class folder's (``relabel``)."""
+        return self.__dict__.setdefault("_relabelled", [])
+
     @property
     def num_classes(self) -> int:
         return len(self.classnames)
