@@ -92,9 +92,15 @@ class DomainNet(DownloadableDataset):
         for cname, count in sorted(votes.items(), key=lambda kv: -max(kv[1].values()) / sum(kv[1].values())):
             known = self._labels.get(cname)
             label = max(count, key=lambda k: (count[k], k == known, self._names.get(k, cname) == cname))
-            if self._labels.setdefault(cname, label) != label or self._names.setdefault(label, cname) != cname:
-                raise ValueError(f"{path}: its lines give label {label} to '{cname}', but other lines give label "
-                                 f"{self._labels[cname]} to '{cname}' and label {label} to '{self._names[label]}'")
+            clashes = []
+            if self._labels.get(cname, label) != label:
+                clashes.append(f"label {self._labels[cname]} to '{cname}'")
+            if self._names.get(label, cname) != cname:
+                clashes.append(f"label {label} to '{self._names[label]}'")
+            if clashes:
+                raise ValueError(f"{path}: its lines give label {label} to '{cname}', but other lines give "
+                                 f"{' and '.join(clashes)}")
+            self._labels[cname], self._names[label] = label, cname
         data = []
         for n, rel, label in lines:
             cname = rel.split("/")[-2]
