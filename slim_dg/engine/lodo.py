@@ -119,7 +119,7 @@ def run_lodo(args: argparse.Namespace, domains: tuple[str, ...]) -> dict:
     main_process = is_main_process()
     try:
         barrier()  # every process has read the states before any target dir changes
-        setup_logging(None)
+        setup_logging(None, logging.INFO if main_process else logging.WARNING)
         todo = sum(s != DONE for s in states)
         logger.info("Leave-one-domain-out on %s: %d targets (%s), %d done, %d to run; summary: %s",
                     cfg.DATASET.NAME, len(runs), ", ".join(domains), len(runs) - todo, todo, summary_path)
@@ -136,7 +136,7 @@ def run_lodo(args: argparse.Namespace, domains: tuple[str, ...]) -> dict:
             try:
                 results[run.target] = _run(target_args, setup_cfg(target_args))
             except SystemExit:  # Ctrl-C / SIGTERM: the target saved a checkpoint
-                setup_logging(None)
+                setup_logging(None, logging.INFO if main_process else logging.WARNING)
                 logger.warning("Stopped during target %s; run the same command again to resume it", run.target)
                 raise
     except BaseException:

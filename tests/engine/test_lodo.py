@@ -85,3 +85,19 @@ def test_source_domains_without_a_target_is_refused(tmp_path, digits_root, capsy
         main([*TINY, "--root", digits_root, "--output-dir", str(tmp_path / "x"), "--source-domains", "mono"])
     assert "pass --target-domains too, or neither for leave-one-domain-out" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "x")
+
+
+def test_lodo_under_torchrun(tmp_path, digits_root):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           os.path.join(REPO, "tools", "train.py"), *TINY, "--root", digits_root, "--output-dir", str(out)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert sorted(os.listdir(out)) == sorted([*DOMAINS, "lodo.json"])
+    for d in DOMAINS:
+        assert "DDP over 2 processes" in open(out / d / "log.txt").read()
+    summary = json.load(open(out / "lodo.json"))
+    assert sorted(summary["targets"]) == sorted(DOMAINS)
+    assert proc.stdout.count("Leave-one-domain-out on digits_dg") == 1  # rank 0 only
+    assert proc.stdout.count("held out  acc (%)") == 1

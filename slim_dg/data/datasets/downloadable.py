@@ -1,8 +1,9 @@
 """The base of datasets that live under ``DATASET.ROOT`` and that ``tools/download.py`` installs.
 
 It adds to ``DGDataset``: the registry ``name`` (quoted in the download command), the ``sources``
-to fetch, the published per-domain image counts that ``--verify`` checks, and helpers that turn
-anything missing on disk into a ``DatasetMissingError`` naming the path and what was expected.
+to fetch, the published per-domain image counts that ``--verify`` checks, downloading on first use
+(``DATASET.DOWNLOAD``), and helpers that turn anything missing on disk into a
+``DatasetMissingError`` naming the path and what was expected.
 """
 from __future__ import annotations
 
