@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -73,3 +75,22 @@ def test_unreachable_host_stops_within_seconds_with_the_manual_steps(tmp_path, m
     # nothing half-made: no dataset folder, no scratch folder, no archive, no run dir
     assert not out.exists() and sorted(os.listdir(root)) == [".downloads"]
     assert os.listdir(root / ".downloads") == []
+
+
+def test_under_torchrun_only_local_rank_0_downloads(tmp_path, pacs_zip):
+    # the plugin points PACS at the local server in each process
+    plugin = tmp_path / "local_pacs.py"
+    plugin.write_text("import os\nfrom slim_dg.data.datasets.pacs import PACS\n"
+                      "from slim_dg.data.download.sources import Source\n"
+                      "PACS.sources = (Source('pacs.zip', (os.environ['PACS_URL'],), (('pacs', 'pacs'),)),)\n")
+    root, out = tmp_path / "root", tmp_path / "out"
+    with LocalServer() as srv:
+        srv.files["/pacs.zip"] = pacs_zip
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               os.path.join(REPO, "tools", "train.py"), *TINY, "--plugin", str(plugin), "--root", str(root),
+               "--output-dir", str(out)]
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
+                              env=dict(os.environ, OMP_NUM_THREADS="1", PACS_URL=srv.url("/pacs.zip")))
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+        assert [p for p, _ in srv.requests] == ["/pacs.zip"]  # once, by local rank 0
+    assert json.load(open(out / "results.json"))["target"]["sketch"]["num_samples"] == 9

@@ -60,16 +60,15 @@ class DownloadableDataset(DGDataset):
         """Download the dataset on first use, when its folder is not under ``root`` (a folder that is
         there but incomplete is reported by ``prepare``, not fetched again). Under ``torchrun`` only
         local rank 0 downloads; the other processes wait for it."""
-        if os.path.isdir(os.path.join(os.path.expanduser(root), cls.dataset_dir)):
-            return
         error = None
-        if int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        missing = not os.path.isdir(os.path.join(os.path.expanduser(root), cls.dataset_dir))
+        if missing and int(os.environ.get("LOCAL_RANK", "0")) == 0:
             logger.info("%s is not under %s: downloading it (DATASET.DOWNLOAD False turns this off)", cls.name, root)
             try:
                 cls.download(root)
             except DownloadError as e:
                 error = e
-        barrier()
+        barrier()  # by every process, whatever it found: a process that arrives late may find the dataset there
         if error is not None:  # the others find no dataset and report it with the download command
             raise DatasetMissingError(f"{cls.name} is not under {os.path.abspath(root)} and could not be "
                                       f"downloaded: {error}") from error
