@@ -71,7 +71,7 @@ def setup_cfg(args: argparse.Namespace, notes: list[str] | None = None) -> CN:
     cfg.merge_from_list(args.opts or [])
     clean_cfg(cfg, cfg.TRAINER.NAME)
     check_dassl_cfg(cfg)
-    if not cfg.MODEL.BACKBONE.NAME:  # Dassl's dataset configs name none; its trainer configs do
+    if not cfg.MODEL.BACKBONE.NAME:  # e.g. a dataset config alone: Dassl would fail on the empty name
         cfg.MODEL.BACKBONE.NAME = DEFAULT_BACKBONE
         if notes is not None:
             notes.append(f"MODEL.BACKBONE.NAME is not set: using {DEFAULT_BACKBONE} "
