@@ -80,6 +80,15 @@ def test_ctrl_c_during_the_second_target_then_the_same_command_finishes_the_same
     assert _lodo(digits_root, out) == ref_summary
 
 
+def test_another_config_into_the_same_dirs_is_refused_naming_the_key(reference, digits_root, capsys):
+    out, summary = reference
+    with pytest.raises(SystemExit):
+        main([*TINY, "--root", digits_root, "--output-dir", out, "OPTIM.LR", "0.5"])
+    err = capsys.readouterr().err
+    assert "was run with another config" in err and "OPTIM.LR" in err and "--overwrite" in err
+    assert json.load(open(os.path.join(out, "lodo.json"))) == summary  # nothing was touched
+
+
 def test_source_domains_without_a_target_is_refused(tmp_path, digits_root, capsys):
     with pytest.raises(SystemExit):
         main([*TINY, "--root", digits_root, "--output-dir", str(tmp_path / "x"), "--source-domains", "mono"])
