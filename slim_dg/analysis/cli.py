@@ -17,6 +17,7 @@ from fractions import Fraction
 import torch
 
 from ..adversarial.step import build_adversary_and_objective
+from ..config.argv import split_config_pairs
 from ..utils.logger import setup_logging
 from . import plots
 from .attacks import ATTACKS, Attacker, robustness
@@ -197,8 +198,16 @@ def run(args: argparse.Namespace) -> dict:
     return doc
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """``KEY VALUE`` overrides may come before or after the flags."""
+    flags, pairs = split_config_pairs(sys.argv[1:] if argv is None else list(argv))
+    args = build_parser().parse_args(flags)
+    args.opts = pairs + args.opts
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     setup_logging(None)
     try:
         run(args)

@@ -16,6 +16,7 @@ import sys
 import torch
 
 from ..evaluation.results import RESULTS_FILE, write_results
+from ..config.argv import split_config_pairs
 from ..utils.logger import setup_logging
 from .cli import fraction
 from .robustness import ROBUST_ATTACKS, evaluate_run, markdown_table
@@ -57,8 +58,16 @@ def record(run_dir: str, report: dict) -> None:
         f.write(markdown_table([report]) + "\n")
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """``KEY VALUE`` overrides may come before or after the flags."""
+    flags, pairs = split_config_pairs(sys.argv[1:] if argv is None else list(argv))
+    args = build_parser().parse_args(flags)
+    args.opts = pairs + args.opts
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     setup_logging(None)
     tap = int(args.tap) if args.tap.lstrip("-").isdigit() else args.tap
     reports = []

@@ -17,6 +17,9 @@ _C.USE_CUDA = True  # the GPU when one is available (under torchrun: GPU LOCAL_R
 _C.DATASET = CN()
 _C.DATASET.NAME = "digits_dg"
 _C.DATASET.ROOT = "datasets"  # relative paths are taken from the current directory
+# a dataset missing from ROOT is fetched on first use with tools/download.py's verified downloader;
+# False: stop and print that command instead
+_C.DATASET.DOWNLOAD = True
 _C.DATASET.SOURCE_DOMAINS = []  # empty: every domain that is not a target (leave-one-domain-out)
 _C.DATASET.TARGET_DOMAINS = []
 _C.DATASET.VAL_RATIO = 0.1  # share of each source domain held out for source validation (folder datasets)

@@ -23,10 +23,12 @@ import torch
 from yacs.config import CfgNode as CN
 
 from ..config import ConfigError, get_cfg_defaults, merge_from_file, merge_from_list, validate_cfg
+from ..config.argv import split_config_pairs
 from ..config.hashing import config_diff
 from ..data import DatasetMissingError
 from ..data.class_sets import class_counts
 from ..evaluation import format_table, make_results, write_results
+from ..modeling.backbone import WeightsUnavailableError
 from ..utils.distributed import (all_reduce_sum, barrier, destroy_distributed, get_rank, init_distributed,
                                  is_main_process)
 from ..utils.logger import setup_logging
@@ -71,18 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Like ``build_parser().parse_args``, but ``--target-domains a b OPTIM.LR 0.1`` works: the
-    domain lists stop at the first word that is a config key (argparse would swallow the rest)."""
+    """Like ``build_parser().parse_args``, but ``KEY VALUE`` pairs may come anywhere: before, between
+    or after the flags (``--target-domains a b OPTIM.LR 0.1 --seed 3`` works)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    top_level = set(get_cfg_defaults().keys())
-    for attr in ("source_domains", "target_domains"):
-        values = getattr(args, attr) or []
-        for i, v in enumerate(values):
-            if v.split(".")[0] in top_level:
-                args.opts = values[i:] + args.opts
-                setattr(args, attr, values[:i] or None)
-                break
+    flags, pairs = split_config_pairs(sys.argv[1:] if argv is None else list(argv))
+    args = parser.parse_args(flags)
+    args.opts = pairs + args.opts
     if args.eval_only and not args.model_dir:
         parser.error("--eval-only needs --model-dir DIR")
     if args.resume and args.overwrite:
@@ -90,8 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def setup_cfg(args: argparse.Namespace) -> CN:
-    """Defaults, then the config file (with its _BASE_ chain), then flags, then KEY VALUE; validated and frozen."""
+def merge_args(args: argparse.Namespace) -> CN:
+    """Defaults, then the config file (with its _BASE_ chain), then flags, then KEY VALUE (not yet validated)."""
     cfg = get_cfg_defaults()
     run_dir = args.resume or (args.model_dir if args.eval_only else "")
     config_file = args.config_file or (os.path.join(run_dir, "config.yaml") if run_dir else "")
@@ -112,12 +108,21 @@ def setup_cfg(args: argparse.Namespace) -> CN:
         flags += ["OUTPUT_DIR", os.path.join(args.model_dir, "eval")]
     merge_from_list(cfg, flags)
     merge_from_list(cfg, args.opts)
+    return cfg
+
+
+def setup_cfg(args: argparse.Namespace) -> CN:
+    """``merge_args``, validated and frozen."""
+    cfg = merge_args(args)
     validate_cfg(cfg)
     if not cfg.OUTPUT_DIR:
-        cfg.OUTPUT_DIR = os.path.join("output", cfg.DATASET.NAME, cfg.TRAINER.NAME,
-                                      "_".join(cfg.DATASET.TARGET_DOMAINS), f"seed{cfg.SEED}")
+        cfg.OUTPUT_DIR = default_output_dir(cfg, cfg.DATASET.TARGET_DOMAINS)
     cfg.freeze()
     return cfg
+
+
+def default_output_dir(cfg: CN, targets: list[str]) -> str:
+    return os.path.join("output", cfg.DATASET.NAME, cfg.TRAINER.NAME, "_".join(targets), f"seed{cfg.SEED}")
 
 
 def _check_output_dir(cfg: CN, args: argparse.Namespace) -> None:
@@ -149,7 +154,13 @@ def _checkpoint_for_eval(run_dir: str, which: str | None, device) -> tuple[str, 
 
 
 def run(args: argparse.Namespace) -> dict:
+    """One run's results; with no target domain, every domain held out in turn (``lodo``: their summary)."""
+    from .lodo import lodo_domains, run_lodo
+
     load_plugins(args.plugin)
+    domains = lodo_domains(args)
+    if domains:
+        return run_lodo(args, domains)
     cfg = setup_cfg(args)
     distributed = init_distributed(cfg.USE_CUDA)  # under torchrun; a no-op otherwise
     try:
@@ -211,6 +222,10 @@ def _run(args: argparse.Namespace, cfg: CN) -> dict:
     skipped = all_reduce_sum([trainer.skipped_images], trainer.device)[0]  # each process read its own shard
     if skipped:
         res["skipped_train_images"] = skipped
+    # split-list lines that were given their class folder's label
+    relabelled = len(getattr(getattr(trainer, "dataset", None), "relabelled", ()))
+    if relabelled:
+        res["relabelled"] = relabelled
     if main_process:
         path = write_results(cfg.OUTPUT_DIR, res)
         logger.info("Done in %.1f s. Per-domain accuracy (%s):\n%s", time.perf_counter() - tic, path,
@@ -222,7 +237,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         run(args)
-    except (InputError, ConfigError, KeyError, FileExistsError, FileNotFoundError, DatasetMissingError) as e:
+    except (InputError, ConfigError, KeyError, FileExistsError, FileNotFoundError, DatasetMissingError,
+            WeightsUnavailableError) as e:
         # bad input: one clear line, no traceback to dig through
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)

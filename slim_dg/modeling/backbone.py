@@ -14,6 +14,8 @@ import timm
 import torch
 from torch import nn
 
+from .hub import hub_endpoint, hub_offline, hub_reachable, offline_hub
+
 TapSpec = Sequence["int | str"]
 
 
@@ -81,19 +83,30 @@ def create_timm_backbone(name: str, pretrained: bool = False, weights: str = "",
     return backbone
 
 
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights could not be had (hub unreachable, file unreadable); the one-line message says
+    how to go on."""
+
+
 def _create(name: str, pretrained: bool, weights: str, **kwargs) -> TimmBackbone:
     if weights:
         kwargs["pretrained_cfg_overlay"] = dict(file=weights)
         pretrained = True
+    # from the hub: a quick probe first, and only the local cache when the hub cannot be reached
+    unreachable = pretrained and not weights and not hub_offline() and not hub_reachable()
     try:
-        model = timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
+        with offline_hub() if unreachable else contextlib.nullcontext():
+            model = timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
     except Exception as e:  # timm raises many kinds (HTTP, hub, file) when weights cannot be had
         if not pretrained:
             raise
-        source = f"the local file {weights}" if weights else "the model hub"
-        raise RuntimeError(
-            f"Could not load pretrained weights for '{name}' from {source}: {type(e).__name__}: {e}\n"
+        source = (f"the local file {weights}" if weights else
+                  f"the model hub ({hub_endpoint()} cannot be reached) or its local cache" if unreachable else
+                  "the model hub")
+        why = (str(e).strip().splitlines() or [""])[0]
+        raise WeightsUnavailableError(
+            f"Could not load pretrained weights for '{name}' from {source}: {type(e).__name__}: {why}. "
             "Either train from scratch with `MODEL.BACKBONE.PRETRAINED False`, or download the weights "
-            "elsewhere and pass them with `MODEL.BACKBONE.WEIGHTS /path/to/weights.(pth|safetensors)`."
+            "elsewhere and pass them with `MODEL.BACKBONE.WEIGHTS FILE` (a .pth or .safetensors file)."
         ) from e
     return TimmBackbone(model)

@@ -14,6 +14,7 @@ import shlex
 import sys
 
 from ..config import ConfigError
+from ..config.argv import split_config_pairs
 from ..utils.logger import setup_logging
 from ..utils.plugins import load_plugins
 from .execution import train_command
@@ -37,8 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", nargs="+", metavar="D", help="only these target domains (default: every domain)")
     p.add_argument("--grid", nargs="+", default=[], metavar="KEY=V1,V2",
                    help="config overrides to sweep over (product of all), e.g. SLIM.LOSS=cosine,orthogonal,reverse")
-    p.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE",
-                   help="fixed config overrides for every run, e.g. --opts MODEL.BACKBONE.NAME resnet50")
+    p.add_argument("--opts", nargs="*", default=[], metavar="KEY VALUE",
+                   help="fixed config overrides for every run, e.g. --opts MODEL.BACKBONE.NAME resnet50 "
+                        "(KEY VALUE pairs are taken anywhere on the line, with or without --opts)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE first (registers datasets/trainers); passed on to every run")
     p.add_argument("--dry-run", action="store_true", help="list what would run, run nothing")
@@ -65,8 +67,16 @@ def plan(runs) -> list[tuple]:
     return [(run, *run_state(run, resolve_config(run))) for run in runs]
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """``KEY VALUE`` pairs may come anywhere (after ``--opts`` or bare), flags before or after them."""
+    flags, pairs = split_config_pairs(sys.argv[1:] if argv is None else list(argv))
+    args = build_parser().parse_args(flags)
+    args.opts = pairs + args.opts
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     setup_logging(None)
     try:
         load_plugins(args.plugin)

@@ -31,11 +31,15 @@ def train_script() -> str:
     return path
 
 
+def train_argv(run: Run, state: str) -> list[str]:
+    """The ``tools/train.py`` arguments that take ``run`` on from ``state`` (start, restart or resume)."""
+    if state == RESUME:  # the run's own config.yaml: the caller checked it matches
+        return run.plugin_args() + ["--resume", run.run_dir]
+    return (["--overwrite"] if state == RESTART else []) + run.train_args()
+
+
 def train_command(run: Run, state: str, script: str | None = None) -> list[str]:
-    cmd = [sys.executable, script or train_script()]
-    if state == RESUME:  # the run's own config.yaml: the sweep checked it matches
-        return cmd + run.plugin_args() + ["--resume", run.run_dir]
-    return cmd + (["--overwrite"] if state == RESTART else []) + run.train_args()
+    return [sys.executable, script or train_script(), *train_argv(run, state)]
 
 
 @dataclass
@@ -56,7 +60,7 @@ class Outcome:
         return f"{self.run.name}: {self.state}, {status} ({self.seconds:.0f} s)"
 
 
-def _clear_stale(run_dir: str) -> None:
+def clear_stale(run_dir: str) -> None:
     """Before starting over: an invalid results.json and the old TensorBoard events must not mix in."""
     stale = os.path.join(run_dir, RESULTS_FILE)
     if os.path.isfile(stale):
@@ -72,7 +76,7 @@ def execute(run: Run, env: dict | None = None, on_start: Callable[[subprocess.Po
     if state == DONE:
         return Outcome(run, DONE, 0)
     if state == RESTART:
-        _clear_stale(run.run_dir)
+        clear_stale(run.run_dir)
     cmd = train_command(run, state, script)
     os.makedirs(os.path.dirname(run.run_dir), exist_ok=True)
     tic = time.perf_counter()

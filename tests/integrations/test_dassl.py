@@ -308,3 +308,30 @@ def test_importing_dassl_through_the_plugin_keeps_our_logging():
     import logging
 
     assert logging.root.manager.disable < logging.INFO  # Dassl's import disabled INFO/WARNING process-wide
+
+
+def _train_dassl(tmp_path, *extra):
+    """tools/train_dassl.py --no-train (builds everything) on Dassl's PACS class with a dataset config that
+    names no backbone."""
+    dassl_tiny_dataset.generate_fake_pacs(str(tmp_path / "data"))
+    cfg = tmp_path / "pacs_no_model.yaml"
+    cfg.write_text('INPUT:\n  SIZE: (32, 32)\n  TRANSFORMS: ["random_flip", "normalize"]\nDATASET:\n  NAME: "PACS"\n')
+    cmd = [sys.executable, os.path.join(REPO, "tools", "train_dassl.py"), "--root", str(tmp_path / "data"),
+           "--trainer", "AdvStyleSLIM", "--source-domains", "art_painting", "cartoon", "--target-domains", "photo",
+           "--dataset-config-file", str(cfg), "--output-dir", str(tmp_path / "out"), "--no-train",
+           "MODEL.BACKBONE.PRETRAINED", "False", "USE_CUDA", "False", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)
+
+
+def test_tools_train_dassl_without_a_backbone_name_uses_timm_resnet18(tmp_path):
+    proc = _train_dassl(tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    log = (tmp_path / "out" / "log.txt").read_text()
+    assert "MODEL.BACKBONE.NAME is not set: using timm_resnet18" in log and "NAME: timm_resnet18" in log
+
+
+def test_tools_train_dassl_bad_backbone_name_is_one_line(tmp_path):
+    proc = _train_dassl(tmp_path, "MODEL.BACKBONE.NAME", "timm_resnt18")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'timm_<name>'" in lines[0] and "timm_resnet18" in lines[0], proc.stderr

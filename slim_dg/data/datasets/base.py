@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from .class_map import KEY as CLASS_MAP_KEY
 from .class_map import ClassMap, check_map_domains, load_class_map
+from .relabel import Relabelled, warn_relabelled
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class DGDataset:
         self.prepare()
         check_map_domains(self.class_map, self.domains)
         splits = {d: self.load_domain(d) for d in self.source_domains + self.target_domains}
+        warn_relabelled(type(self).__name__, self.relabelled)
         self.train_x = [x for d in self.source_domains for x in splits[d].train]
         self.val = {d: splits[d].val for d in self.source_domains if splits[d].val}
         self.test = {d: splits[d].all for d in self.target_domains}
@@ -91,6 +93,11 @@ class DGDataset:
             )
 
     # -- derived -----------------------------------------------------------------------------
+    @property
+    def relabelled(self) -> list[Relabelled]:
+        """Split-list lines whose label was replaced by their class folder's (``relabel``)."""
+        return self.__dict__.setdefault("_relabelled", [])
+
     @property
     def num_classes(self) -> int:
         return len(self.classnames)

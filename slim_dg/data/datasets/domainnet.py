@@ -6,16 +6,19 @@ Layout (the authors' per-domain zips and split lists)::
     domainnet/splits/<domain>_{train,test}.txt     lines "<domain>/<class>/<image> <label 0-344>"
 
 Sources train on ``<domain>_train.txt`` and validate on ``<domain>_test.txt`` (Dassl uses the
-source test lists as validation too); a target domain is tested on all its listed images.
+source test lists as validation too); a target domain is tested on all its listed images. A line
+whose label contradicts its class folder gets the folder's class (``relabel``).
 """
 from __future__ import annotations
 
+import collections
 import os
 
 from ..build import DATASET_REGISTRY
 from ..download.sources import Source
 from .base import Datum, DomainSplits
-from .downloadable import DownloadableDataset, read_image_list
+from .downloadable import DownloadableDataset, read_numbered_image_list
+from .relabel import Relabelled
 
 DOMAINS = ("clipart", "infograph", "painting", "quickdraw", "real", "sketch")
 _BASE = "csr.bu.edu/ftp/visda/2019/multi-source/"
@@ -75,16 +78,36 @@ class DomainNet(DownloadableDataset):
     def _read_split(self, domain: str, split: str) -> list[Datum]:
         path = self.require_file(os.path.join(self.dataset_root, self.split_dir, f"{domain}_{split}.txt"),
                                  f"the official {split} list of {domain}")
-        data = []
-        for rel, label in read_image_list(path):
-            cname = rel.split("/")[-2]
+        lines = read_numbered_image_list(path)
+        for n, rel, label in lines:
             if label >= self.num_classes_total:
-                raise ValueError(f"{path}: '{rel}' has label {label}, out of range 0-{self.num_classes_total - 1}")
-            # every list must agree on the label of each class, both ways
-            if self._names.setdefault(label, cname) != cname or self._labels.setdefault(cname, label) != label:
-                raise ValueError(f"{path}: '{rel}' has label {label}, but other lines give label "
-                                 f"{self._labels[cname]} to '{cname}' and label {label} to '{self._names[label]}'")
-            data.append(Datum(os.path.join(self.dataset_root, rel), label, domain))
+                raise ValueError(f"{path}:{n}: '{rel}' has label {label}, out of range 0-{self.num_classes_total - 1}")
+        # a class folder's label is the one most of the list's lines give it; a line that gives another
+        # is a slip (relabelled), but every list must agree on each folder's label, both ways. Ties go
+        # to the label earlier lists gave the folder, then to one no other folder has (the most
+        # unanimous folders choose first).
+        votes: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        for _, rel, label in lines:
+            votes[rel.split("/")[-2]][label] += 1
+        for cname, count in sorted(votes.items(), key=lambda kv: -max(kv[1].values()) / sum(kv[1].values())):
+            known = self._labels.get(cname)
+            label = max(count, key=lambda k: (count[k], k == known, self._names.get(k, cname) == cname))
+            clashes = []
+            if self._labels.get(cname, label) != label:
+                clashes.append(f"label {self._labels[cname]} to '{cname}'")
+            if self._names.get(label, cname) != cname:
+                clashes.append(f"label {label} to '{self._names[label]}'")
+            if clashes:
+                raise ValueError(f"{path}: its lines give label {label} to '{cname}', but other lines give "
+                                 f"{' and '.join(clashes)}")
+            self._labels[cname], self._names[label] = label, cname
+        data = []
+        for n, rel, label in lines:
+            cname = rel.split("/")[-2]
+            used = self._labels[cname]
+            if label != used:  # a slip in the list: the folder says what the image is
+                self.relabelled.append(Relabelled(path, n, label, used, cname))
+            data.append(Datum(os.path.join(self.dataset_root, rel), used, domain))
         return self.check_images_exist(data, path)
 
     def load_domain(self, domain: str) -> DomainSplits:

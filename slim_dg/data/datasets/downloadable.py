@@ -1,18 +1,23 @@
 """The base of datasets that live under ``DATASET.ROOT`` and that ``tools/download.py`` installs.
 
 It adds to ``DGDataset``: the registry ``name`` (quoted in the download command), the ``sources``
-to fetch, the published per-domain image counts that ``--verify`` checks, and helpers that turn
-anything missing on disk into a ``DatasetMissingError`` naming the path and what was expected.
+to fetch, the published per-domain image counts that ``--verify`` checks, downloading on first use
+(``DATASET.DOWNLOAD``), and helpers that turn anything missing on disk into a
+``DatasetMissingError`` naming the path and what was expected.
 """
 from __future__ import annotations
 
+import logging
 import os
 from typing import ClassVar
 
-from ..download.install import download_command, install_sources
+from ...utils.distributed import barrier
+from ..download.install import DownloadError, download_command, install_sources
 from ..download.sources import Source
 from .base import DatasetMissingError, Datum, DGDataset
 from .folder import list_images
+
+logger = logging.getLogger(__name__)
 
 
 class FileIndex:
@@ -44,6 +49,30 @@ class DownloadableDataset(DGDataset):
     inspecting: bool = False
 
     # -- opening -----------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, cfg) -> "DownloadableDataset":
+        if cfg.DATASET.DOWNLOAD:
+            cls.download_if_missing(cfg.DATASET.ROOT)
+        return super().from_config(cfg)
+
+    @classmethod
+    def download_if_missing(cls, root: str) -> None:
+        """Download the dataset on first use, when its folder is not under ``root`` (a folder that is
+        there but incomplete is reported by ``prepare``, not fetched again). Under ``torchrun`` only
+        local rank 0 downloads; the other processes wait for it."""
+        error = None
+        missing = not os.path.isdir(os.path.join(os.path.expanduser(root), cls.dataset_dir))
+        if missing and int(os.environ.get("LOCAL_RANK", "0")) == 0:
+            logger.info("%s is not under %s: downloading it (DATASET.DOWNLOAD False turns this off)", cls.name, root)
+            try:
+                cls.download(root)
+            except DownloadError as e:
+                error = e
+        barrier()  # by every process, whatever it found: a process that arrives late may find the dataset there
+        if error is not None:  # the others find no dataset and report it with the download command
+            raise DatasetMissingError(f"{cls.name} is not under {os.path.abspath(root)} and could not be "
+                                      f"downloaded: {error}") from error
+
     @classmethod
     def open(cls, root: str, val_ratio: float = 0.1) -> "DownloadableDataset":
         """An instance with paths set and ``prepare`` done but no split loaded, for ``--verify``.
@@ -106,8 +135,8 @@ class DownloadableDataset(DGDataset):
         return {d: len(self.load_domain(d).all) for d in self.domains}
 
 
-def read_image_list(path: str) -> list[tuple[str, int]]:
-    """The ``<relative/path> <label>`` lines of a split file (PACS, DomainNet, ...)."""
+def read_numbered_image_list(path: str) -> list[tuple[int, str, int]]:
+    """``(line number, relative path, label)`` of each ``<relative/path> <label>`` line of a split file."""
     items = []
     with open(path) as f:
         for n, line in enumerate(f, 1):
@@ -117,5 +146,10 @@ def read_image_list(path: str) -> list[tuple[str, int]]:
             parts = line.rsplit(maxsplit=1)
             if len(parts) != 2 or not parts[1].isdigit():
                 raise ValueError(f"{path}:{n}: expected '<relative/path> <label>', got {line!r}")
-            items.append((parts[0], int(parts[1])))
+            items.append((n, parts[0], int(parts[1])))
     return items
+
+
+def read_image_list(path: str) -> list[tuple[str, int]]:
+    """The ``<relative/path> <label>`` lines of a split file (PACS, DomainNet, ...)."""
+    return [(rel, label) for _, rel, label in read_numbered_image_list(path)]

@@ -5,6 +5,7 @@ Layout (Dassl's archive of the authors' release)::
     pacs/images/<domain>/<class>/<image>
     pacs/splits/<domain>_{train,crossval,test}_kfold.txt   lines "<domain>/<class>/<image> <label 1-7>"
 
+A line whose label contradicts its class folder gets the folder's class (``relabel``).
 Sources train on ``train_kfold`` and validate on ``crossval_kfold``; a target domain is tested on
 all its images (train + crossval, Dassl's protocol; the authors' ``test_kfold`` lists the same
 images and is not read).
@@ -16,7 +17,8 @@ import os
 from ..build import DATASET_REGISTRY
 from ..download.sources import Source, gdrive
 from .base import Datum, DomainSplits
-from .downloadable import DownloadableDataset, read_image_list
+from .downloadable import DownloadableDataset, read_numbered_image_list
+from .relabel import Relabelled
 
 DOMAINS = ("art_painting", "cartoon", "photo", "sketch")
 CLASSNAMES = ("dog", "elephant", "giraffe", "guitar", "horse", "house", "person")  # labels 1..7 in the lists
@@ -49,14 +51,21 @@ class PACS(DownloadableDataset):
                                  f"the {split} list of {domain}")
         image_dir = os.path.join(self.dataset_root, "images")
         data = []
-        for rel, label in read_image_list(path):
+        for n, rel, label in read_numbered_image_list(path):
             if rel in BAD_IMAGES:
                 self.left_out += 1
                 continue
-            if not 1 <= label <= len(CLASSNAMES) or rel.split("/")[-2] != CLASSNAMES[label - 1]:
-                raise ValueError(f"{path}: '{rel}' has label {label}; PACS labels are 1-7 in the order "
+            folder = rel.split("/")[-2] if rel.count("/") >= 2 else ""
+            if folder not in CLASSNAMES:
+                raise ValueError(f"{path}:{n}: '{rel}' is not in a class folder <domain>/<class>/<image>; PACS "
+                                 f"classes: {', '.join(CLASSNAMES)}")
+            if not 1 <= label <= len(CLASSNAMES):
+                raise ValueError(f"{path}:{n}: '{rel}' has label {label}; PACS labels are 1-7 in the order "
                                  f"{', '.join(CLASSNAMES)}")
-            data.append(Datum(os.path.join(image_dir, rel), label - 1, domain))
+            used = CLASSNAMES.index(folder) + 1  # the lists number the classes 1-7
+            if label != used:  # a slip in the list: the folder says what the image is
+                self.relabelled.append(Relabelled(path, n, label, used, folder))
+            data.append(Datum(os.path.join(image_dir, rel), used - 1, domain))
         return self.check_images_exist(data, path)
 
     def prepare(self) -> None:

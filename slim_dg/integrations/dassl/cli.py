@@ -3,17 +3,21 @@ line of ``tools/train_dassl.py`` (``build_parser``, ``setup_cfg``, ``main``)."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 import torch
 from dassl.config import clean_cfg, get_cfg_default
 from dassl.engine import build_trainer
+from dassl.modeling import BACKBONE_REGISTRY
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 from yacs.config import CfgNode as CN
 
 from .backbones import TIMM_PREFIX, register_timm_backbone, timm_model_name
 from .config import check_dassl_cfg, extend_cfg
 
-__all__ = ["build_parser", "main", "setup_cfg"]
+__all__ = ["DEFAULT_BACKBONE", "build_parser", "main", "setup_cfg"]
+# when neither the config files nor the command line name a backbone
+DEFAULT_BACKBONE = TIMM_PREFIX + "resnet18"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,9 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def setup_cfg(args: argparse.Namespace) -> CN:
+def setup_cfg(args: argparse.Namespace, notes: list[str] | None = None) -> CN:
     """Dassl's defaults + ours (``extend_cfg``), the dataset config file, the method config file, the
-    flags, then KEY VALUE pairs; unused ``TRAINER.*`` nodes dropped, checked, frozen."""
+    flags, then KEY VALUE pairs; unused ``TRAINER.*`` nodes dropped, checked, frozen. What was
+    filled in for the user (a backbone when none is named) is appended to ``notes``."""
     cfg = extend_cfg(get_cfg_default())
     for path in (args.dataset_config_file, args.config_file):
         if path:
@@ -66,8 +71,16 @@ def setup_cfg(args: argparse.Namespace) -> CN:
     cfg.merge_from_list(args.opts or [])
     clean_cfg(cfg, cfg.TRAINER.NAME)
     check_dassl_cfg(cfg)
-    if cfg.MODEL.BACKBONE.NAME.startswith(TIMM_PREFIX):
-        register_timm_backbone(timm_model_name(cfg.MODEL.BACKBONE.NAME))  # any timm name, for SimpleNet too
+    if not cfg.MODEL.BACKBONE.NAME:  # e.g. a dataset config alone: Dassl would fail on the empty name
+        cfg.MODEL.BACKBONE.NAME = DEFAULT_BACKBONE
+        if notes is not None:
+            notes.append(f"MODEL.BACKBONE.NAME is not set: using {DEFAULT_BACKBONE} "
+                         "(set MODEL.BACKBONE.NAME or --backbone to choose another)")
+    name = cfg.MODEL.BACKBONE.NAME
+    if name.startswith(TIMM_PREFIX):
+        register_timm_backbone(timm_model_name(name))  # any timm name, for SimpleNet too
+    elif name not in BACKBONE_REGISTRY.registered_names():
+        timm_model_name(name)  # neither Dassl's nor timm's: KeyError naming the valid form
     cfg.freeze()
     return cfg
 
@@ -79,11 +92,17 @@ def main(argv: list[str] | None = None):
     args = build_parser().parse_args(argv)
     for plugin in args.plugin:
         import_plugin(plugin)
-    cfg = setup_cfg(args)
+    notes: list[str] = []
+    try:
+        cfg = setup_cfg(args, notes)
+    except (KeyError, ValueError) as e:  # bad input (yacs' unknown keys are KeyErrors): one line, no traceback
+        sys.exit(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}")
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
     setup_logger(cfg.OUTPUT_DIR)  # Dassl's: tees stdout into OUTPUT_DIR/log.txt
+    for note in notes:
+        print(note)
     if torch.cuda.is_available() and cfg.USE_CUDA:
         torch.backends.cudnn.benchmark = True
     print("** Arguments **")
