@@ -3,11 +3,14 @@
 Besides the final evaluation (``target``, ``source_val``, ``epoch``), ``history`` lists every
 evaluation of the run, ``{"epoch", "target", "source_val"}`` each, oldest first, so that a model
 can be selected afterwards (``slim_dg.evaluation.selection``) without re-running anything.
+``provenance`` (``provenance.py``) says how the run was made: code, command, versions, device, weights, data.
 """
 from __future__ import annotations
 
 import json
 import os
+
+from .provenance import validate_provenance
 
 RESULTS_FILE = "results.json"
 REQUIRED_KEYS = ("dataset", "trainer", "backbone", "seed", "source_domains", "target_domains",
@@ -39,6 +42,8 @@ def validate_results(res: dict) -> None:
     if sorted(res["target"]) != sorted(res["target_domains"]):
         raise ValueError(f"target reports {sorted(res['target'])}, expected each of {res['target_domains']}")
     _check_metrics(res, "")
+    if "provenance" in res:  # older runs have none
+        validate_provenance(res["provenance"])
     history = res.get("history", [])
     if not isinstance(history, list):
         raise ValueError(f"history must be a list of evaluations, got {type(history).__name__}")
