@@ -21,6 +21,10 @@ _C.DATASET.SOURCE_DOMAINS = []  # empty: every domain that is not a target (leav
 _C.DATASET.TARGET_DOMAINS = []
 _C.DATASET.VAL_RATIO = 0.1  # share of each source domain held out for source validation (folder datasets)
 _C.DATASET.IMAGE_FOLDER = ""  # DATASET.NAME image_folder: the folder under ROOT holding <domain>/<class>/<images>
+# YAML/JSON {domain: {folder: class}} renaming class folders (image_folder and other class-folder datasets)
+_C.DATASET.CLASS_MAP = ""
+# evaluate target classes that no source trains on (open-set) instead of stopping; counted in results.json
+_C.DATASET.ALLOW_UNSEEN_CLASSES = False
 
 # ---------------------------------------------------------------------------- data loading
 _C.DATALOADER = CN()

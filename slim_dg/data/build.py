@@ -23,6 +23,7 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..registry import Registry
 from ..utils.distributed import get_local_world_size, get_rank, get_world_size
+from .class_sets import check_class_sets
 from .datasets.base import Datum, DGDataset
 from .samplers import ShardSampler, build_train_sampler
 from .transforms import BatchNormalize, build_transform
@@ -40,9 +41,12 @@ except ImportError:  # a torchvision without them
 
 
 def build_dataset(cfg) -> DGDataset:
+    """The run's dataset, its class sets checked (``class_sets``: a target's classes that no source
+    trains on stop the run here, before any work) and one line per domain logged."""
     dataset = DATASET_REGISTRY.get(cfg.DATASET.NAME).from_config(cfg)
     if not isinstance(dataset, DGDataset):
         raise TypeError(f"Dataset '{cfg.DATASET.NAME}' built a {type(dataset).__name__}, not a DGDataset")
+    check_class_sets(cfg, dataset)
     return dataset
 
 

@@ -25,6 +25,7 @@ from yacs.config import CfgNode as CN
 from ..config import ConfigError, get_cfg_defaults, merge_from_file, merge_from_list, validate_cfg
 from ..config.hashing import config_diff
 from ..data import DatasetMissingError
+from ..data.class_sets import class_counts
 from ..evaluation import format_table, make_results, write_results
 from ..evaluation.provenance import make_provenance
 from ..utils.distributed import (all_reduce_sum, barrier, destroy_distributed, get_rank, get_world_size,
@@ -210,6 +211,7 @@ def _run(args: argparse.Namespace, cfg: CN) -> dict:
         trainer.evaluate()
     history = evaluator.history if evaluator is not None else [{"epoch": trainer.epoch, **trainer.last_eval}]
     res = make_results(cfg, trainer.last_eval["target"], trainer.last_eval["source_val"], trainer.epoch, history)
+    res.update(class_counts(cfg, trainer.dataset))  # num_classes_seen per domain (and unseen-class images)
     skipped = all_reduce_sum([trainer.skipped_images], trainer.device)[0]  # each process read its own shard
     if skipped:
         res["skipped_train_images"] = skipped

@@ -3,6 +3,8 @@
 Besides the final evaluation (``target``, ``source_val``, ``epoch``), ``history`` lists every
 evaluation of the run, ``{"epoch", "target", "source_val"}`` each, oldest first, so that a model
 can be selected afterwards (``slim_dg.evaluation.selection``) without re-running anything.
+``num_classes_seen`` gives each domain's number of classes (``slim_dg.data.class_sets``), and
+``num_unseen_class_images`` (open-set runs) each target's images of classes no source trains on.
 ``provenance`` (``provenance.py``) says how the run was made: code, command, versions, device, weights, data.
 """
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 from .provenance import validate_provenance
 
 RESULTS_FILE = "results.json"
+COUNT_KEYS = ("num_classes_seen", "num_unseen_class_images")  # optional {domain: count} maps
 REQUIRED_KEYS = ("dataset", "trainer", "backbone", "seed", "source_domains", "target_domains",
                  "target", "source_val", "epoch")
 
@@ -42,6 +45,10 @@ def validate_results(res: dict) -> None:
     if sorted(res["target"]) != sorted(res["target_domains"]):
         raise ValueError(f"target reports {sorted(res['target'])}, expected each of {res['target_domains']}")
     _check_metrics(res, "")
+    for key in COUNT_KEYS:
+        counts = res.get(key, {})
+        if not isinstance(counts, dict) or not all(isinstance(n, int) and n >= 0 for n in counts.values()):
+            raise ValueError(f"{key} must map each domain to a count, got {counts!r}")
     if "provenance" in res:  # older runs have none
         validate_provenance(res["provenance"])
     history = res.get("history", [])

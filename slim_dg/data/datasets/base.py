@@ -3,13 +3,17 @@
 A dataset class declares ``domains`` and implements ``load_domain``; the base turns the chosen
 source and target domains into the three views a DG run needs, following Dassl's protocol:
 sources are trained on their ``train`` split and validated on their ``val`` split, and every
-target domain is tested on all of its images.
+target domain is tested on all of its images. Datasets read from class folders
+(``supports_class_map``) take ``DATASET.CLASS_MAP``, which renames class folders per domain.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from typing import ClassVar
+
+from .class_map import KEY as CLASS_MAP_KEY
+from .class_map import ClassMap, check_map_domains, load_class_map
 
 
 @dataclass(frozen=True)
@@ -40,14 +44,24 @@ class DGDataset:
     dataset_dir: ClassVar[str] = ""
     #: how to obtain the data, quoted when it is missing
     download_hint: ClassVar[str] = ""
+    #: whether ``load_domain`` applies ``self.class_map`` (datasets read from class folders)
+    supports_class_map: ClassVar[bool] = False
+    #: whether the official protocol tests targets on classes the sources lack (else a run stops on them)
+    targets_may_have_unseen_classes: ClassVar[bool] = False
 
-    def __init__(self, root: str, source_domains: list[str], target_domains: list[str], val_ratio: float = 0.1):
+    def __init__(self, root: str, source_domains: list[str], target_domains: list[str], val_ratio: float = 0.1,
+                 class_map: ClassMap | None = None):
         self.root = os.path.abspath(os.path.expanduser(root))
         self.dataset_root = os.path.join(self.root, self.dataset_dir)
         self.source_domains = list(source_domains)
         self.target_domains = list(target_domains)
         self.val_ratio = val_ratio
+        self.class_map = class_map or {}
+        if self.class_map and not self.supports_class_map:
+            raise ValueError(f"{CLASS_MAP_KEY} renames class folders, but {type(self).__name__} does not take its "
+                             "labels from class folder names (image_folder does); leave it empty")
         self.prepare()
+        check_map_domains(self.class_map, self.domains)
         splits = {d: self.load_domain(d) for d in self.source_domains + self.target_domains}
         self.train_x = [x for d in self.source_domains for x in splits[d].train]
         self.val = {d: splits[d].val for d in self.source_domains if splits[d].val}
@@ -58,7 +72,8 @@ class DGDataset:
 
     @classmethod
     def from_config(cls, cfg) -> "DGDataset":
-        return cls(cfg.DATASET.ROOT, cfg.DATASET.SOURCE_DOMAINS, cfg.DATASET.TARGET_DOMAINS, cfg.DATASET.VAL_RATIO)
+        return cls(cfg.DATASET.ROOT, cfg.DATASET.SOURCE_DOMAINS, cfg.DATASET.TARGET_DOMAINS, cfg.DATASET.VAL_RATIO,
+                   class_map=load_class_map(cfg.DATASET.CLASS_MAP))
 
     # -- to implement ------------------------------------------------------------------------
     @property

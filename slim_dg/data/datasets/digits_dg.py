@@ -139,6 +139,7 @@ class DigitsDG(DGDataset):
 
     domains = DOMAINS
     dataset_dir = "digits_dg"
+    supports_class_map = True
 
     @property
     def classnames(self) -> list[str]:
@@ -149,4 +150,5 @@ class DigitsDG(DGDataset):
             generate_digits_dg(self.dataset_root)
 
     def load_domain(self, domain: str) -> DomainSplits:
-        return read_domain_folder(self.dataset_root, domain, self.classnames, self.val_ratio)
+        return read_domain_folder(self.dataset_root, domain, self.classnames, self.val_ratio,
+                                  self.class_map.get(domain))

@@ -12,7 +12,7 @@ from typing import ClassVar
 from ..download.install import download_command, install_sources
 from ..download.sources import Source
 from .base import DatasetMissingError, Datum, DGDataset
-from .folder import IMAGE_EXTENSIONS
+from .folder import list_images
 
 
 class FileIndex:
@@ -51,7 +51,7 @@ class DownloadableDataset(DGDataset):
         ds = cls.__new__(cls)
         ds.root = os.path.abspath(os.path.expanduser(root))
         ds.dataset_root = os.path.join(ds.root, cls.dataset_dir)
-        ds.source_domains, ds.target_domains, ds.val_ratio = [], [], val_ratio
+        ds.source_domains, ds.target_domains, ds.val_ratio, ds.class_map = [], [], val_ratio, {}
         ds.inspecting = True
         ds.prepare()
         return ds
@@ -92,8 +92,7 @@ class DownloadableDataset(DGDataset):
         data = []
         for label, cname in enumerate(classnames):
             cdir = self.require_dir(os.path.join(split_dir, cname), f"the images of class {cname}")
-            data += [Datum(os.path.join(cdir, f), label, domain) for f in sorted(os.listdir(cdir))
-                     if f.lower().endswith(IMAGE_EXTENSIONS)]
+            data += [Datum(path, label, domain) for path in list_images(cdir)[0]]
         return data
 
     # -- download and verification -------------------------------------------------------------

@@ -17,7 +17,7 @@ from ..build import DATASET_REGISTRY
 from ..download.sources import Source, gdrive
 from .base import DomainSplits
 from .downloadable import DownloadableDataset
-from .folder import read_domain_folder
+from .folder import list_classes, read_domain_folder
 
 DOMAINS = ("Art", "Clipart", "Product", "Real_World")
 FOLDER_ALIASES = {"Real_World": "Real World"}
@@ -40,6 +40,7 @@ class OfficeHome(DownloadableDataset):
     name = "officehome"
     domains = DOMAINS
     dataset_dir = "office_home"
+    supports_class_map = True
     homepage = "https://www.hemanthdv.org/officeHomeDataset.html"
     # DomainBed's mirror of the authors' zip (domainbed/scripts/download.py). No checksum is
     # published: the image counts are verified instead.
@@ -60,11 +61,13 @@ class OfficeHome(DownloadableDataset):
             if os.path.isdir(os.path.join(self.dataset_root, FOLDER_ALIASES[domain])):
                 folder = FOLDER_ALIASES[domain]
         domain_dir = self.require_dir(os.path.join(self.dataset_root, folder), f"<class>/<image> folders of {domain}")
-        missing = [c for c in CLASSNAMES if not os.path.isdir(os.path.join(domain_dir, c))]
+        folder_map = self.class_map.get(domain, {})
+        present = {folder_map.get(f, f) for f in list_classes(domain_dir)}
+        missing = [c for c in CLASSNAMES if c not in present]
         if missing:
             raise self.missing(os.path.join(domain_dir, missing[0]),
                                f"all 65 class folders; {len(missing)} missing: {', '.join(missing[:5])}")
-        splits = read_domain_folder(self.dataset_root, folder, self.classnames, self.val_ratio)
+        splits = read_domain_folder(self.dataset_root, folder, self.classnames, self.val_ratio, folder_map)
         if folder != domain:  # report under the canonical domain name
             splits = DomainSplits(*[[replace(d, domain=domain) for d in part]
                                     for part in (splits.train, splits.val)])

@@ -62,6 +62,8 @@ class WildsDGDataset(DownloadableDataset):
     image_subdir: ClassVar[str] = ""
     #: how ``--verify`` groups its counts: "domain" or "split" (the official split names)
     count_by: ClassVar[str] = "domain"
+    # the official split fixes which images a target domain is tested on, whatever classes they show
+    targets_may_have_unseen_classes = True
 
     # -- reading the official split ----------------------------------------------------------------
     def prepare(self) -> None:
