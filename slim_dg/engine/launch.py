@@ -28,9 +28,10 @@ from ..config.hashing import config_diff
 from ..data import DatasetMissingError
 from ..data.class_sets import class_counts
 from ..evaluation import format_table, make_results, write_results
+from ..evaluation.provenance import make_provenance
 from ..modeling.backbone import WeightsUnavailableError
-from ..utils.distributed import (all_reduce_sum, barrier, destroy_distributed, get_rank, init_distributed,
-                                 is_main_process)
+from ..utils.distributed import (all_reduce_sum, barrier, destroy_distributed, get_rank, get_world_size,
+                                 init_distributed, is_main_process)
 from ..utils.logger import setup_logging
 from ..utils.plugins import load_plugins
 from ..utils.seed import set_seed
@@ -185,6 +186,9 @@ def _run(args: argparse.Namespace, cfg: CN) -> dict:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
         trainer = build_trainer(cfg)
+        # before training: a dataset that fails its count check (or any other surprise) costs no training time
+        provenance = make_provenance(cfg, trainer.device, trainer.amp_dtype, trainer.dataset,
+                                     get_world_size()) if main_process else None
         start_epoch = start_step = 0
         ckpt_dir = args.model_dir if args.eval_only else args.resume
         if ckpt_dir:
@@ -227,6 +231,7 @@ def _run(args: argparse.Namespace, cfg: CN) -> dict:
     if relabelled:
         res["relabelled"] = relabelled
     if main_process:
+        res["provenance"] = provenance
         path = write_results(cfg.OUTPUT_DIR, res)
         logger.info("Done in %.1f s. Per-domain accuracy (%s):\n%s", time.perf_counter() - tic, path,
                     format_table(res))

@@ -30,11 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", action="store_true", help="also write PNG bar charts and training curves")
     p.add_argument("--precision", type=int, default=1, help="decimals in Markdown/LaTeX (CSV is unrounded)")
     p.add_argument("--output-dir", default="", help="where tables and figures go (default: OUT/collect)")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="put runs with different git commits or weights (results.json provenance) in one cell")
     return p
 
 
 def collect(root: str, selections: list[str], formats: list[str], output_dir: str, expected_seeds: int | None = None,
-            plot: bool = False, precision: int = 1) -> list[str]:
+            plot: bool = False, precision: int = 1, allow_mixed: bool = False) -> list[str]:
     """Write the tables (and figures); return the paths written."""
     records = load_records(root)
     if not records:
@@ -46,7 +48,7 @@ def collect(root: str, selections: list[str], formats: list[str], output_dir: st
                        single, len(records))
     written = []
     for name in selections:
-        for table in build_tables(records, get_selection(name), expected_seeds):
+        for table in build_tables(records, get_selection(name), expected_seeds, allow_mixed):
             stem = os.path.join(output_dir, f"{table.dataset}_{name}")
             for fmt in formats:
                 ext, write = FORMATS[fmt]
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise ValueError(f"Unknown --format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
         written = collect(args.root, selections, formats, args.output_dir or os.path.join(args.root, "collect"),
-                          args.seeds, args.plot, args.precision)
+                          args.seeds, args.plot, args.precision, args.allow_mixed)
     except (KeyError, ValueError, FileNotFoundError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
         return 2

@@ -7,9 +7,14 @@ selected accuracy per seed and shows their mean and *sample* standard deviation 
 papers report it). A cell with fewer seeds than expected is marked, never passed off as complete;
 the ``Avg`` row of a column is computed only when every target has the full, same set of seeds
 (then it is the mean and sample std over seeds of each seed's average over targets).
+
+The seeds of one cell, and the targets of one column (they make its Avg), must come from the same
+code and weights: runs whose ``provenance`` names different git commits or weight tags are refused
+(``allow_mixed`` accepts them, with a warning).
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import statistics
@@ -19,6 +24,10 @@ from .results import RESULTS_FILE, read_results
 from .selection import SelectionMethod
 
 AVG_NAME = "Avg"
+UNRECORDED = "(not recorded)"  # results.json written before provenance existed
+# what the seeds of one cell must share: label -> its value in a results.json's provenance
+SHARED_PROVENANCE = {"git commit": lambda p: p["git"]["commit"], "weights": lambda p: p["weights"]}
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -98,13 +107,50 @@ def _domain_order(dataset: str, found: set[str]) -> list[str]:
     return [d for d in declared if d in found] + sorted(found - set(declared))
 
 
+def provenance_differences(items: list[tuple[str, dict]], noun: str = "seed") -> list[str]:
+    """What the results ``(name, results.json)`` differ in, among ``SHARED_PROVENANCE``, e.g.
+    ``"weights: a (seeds 1, 2), b (seed 3)"``; empty when they agree."""
+    found = []
+    for label, get in SHARED_PROVENANCE.items():
+        names: dict[str, list[str]] = {}
+        for name, res in items:
+            prov = res.get("provenance")
+            names.setdefault(get(prov) if prov else UNRECORDED, []).append(name)
+        if len(names) > 1:
+            found.append(f"{label}: " + ", ".join(f"{value} ({noun}{'s' if len(n) > 1 else ''} {', '.join(n)})"
+                                                  for value, n in names.items()))
+    return found
+
+
+def _check_mixed(dataset: str, runs: dict[tuple[str, str], list[RunRecord]], allow_mixed: bool) -> None:
+    """Each cell's seeds, and then each column's targets (its Avg cell), must agree in provenance."""
+    mixed = []
+    for col in sorted({c for _, c in runs}):
+        cells = {t: sorted(recs, key=lambda r: r.seed) for (t, c), recs in sorted(runs.items()) if c == col}
+        in_cells = [f"{dataset} {col}, target {target}: {'; '.join(diff)}" for target, recs in cells.items()
+                    if (diff := provenance_differences([(str(r.seed), r.results) for r in recs]))]
+        # uniform cells can still differ from each other, and the Avg row would mix them
+        across = [] if in_cells else provenance_differences([(t, recs[0].results) for t, recs in cells.items()],
+                                                            "target")
+        mixed += in_cells + ([f"{dataset} {col}, {AVG_NAME}: {'; '.join(across)}"] if across else [])
+    if not mixed:
+        return
+    if allow_mixed:
+        logger.warning("Cells mix runs made differently (--allow-mixed):\n  %s", "\n  ".join(mixed))
+        return
+    raise ValueError("Runs made differently would share a cell:\n  " + "\n  ".join(mixed) +
+                     "\nRe-run them with one commit and the same weights, or pass --allow-mixed to combine them.")
+
+
 def build_tables(records: list[RunRecord], selection: type[SelectionMethod],
-                 expected_seeds: int | None = None) -> list[LodoTable]:
-    """One table per dataset; ``expected_seeds`` defaults to the most seeds any cell of it has."""
+                 expected_seeds: int | None = None, allow_mixed: bool = False) -> list[LodoTable]:
+    """One table per dataset; ``expected_seeds`` defaults to the most seeds any cell of it has. Cells
+    whose runs differ in git commit or weights raise ``ValueError`` unless ``allow_mixed``."""
     tables = []
     for dataset in sorted({r.dataset for r in records}):
         cells: dict[tuple[str, str], Cell] = {}
         origin: dict[tuple[str, str, int], str] = {}
+        runs: dict[tuple[str, str], list[RunRecord]] = {}
         for r in (r for r in records if r.dataset == dataset):
             try:
                 chosen = selection.select(r.results)
@@ -116,9 +162,11 @@ def build_tables(records: list[RunRecord], selection: type[SelectionMethod],
                     raise ValueError(f"Two runs for {dataset} {r.column} target {target} seed {r.seed}: "
                                      f"{origin[key]} and {r.path}")
                 origin[key] = r.path
+                runs.setdefault((target, r.column), []).append(r)
                 cell = cells.setdefault((target, r.column), Cell())
                 cell.values[r.seed] = chosen["target"][target]["accuracy"]
                 cell.epochs[r.seed] = chosen["epoch"]
+        _check_mixed(dataset, runs, allow_mixed)
         targets = _domain_order(dataset, {t for t, _ in cells})
         columns = sorted({c for _, c in cells})
         expected = expected_seeds or max(c.n for c in cells.values())

@@ -5,11 +5,14 @@ evaluation of the run, ``{"epoch", "target", "source_val"}`` each, oldest first,
 can be selected afterwards (``slim_dg.evaluation.selection``) without re-running anything.
 ``num_classes_seen`` gives each domain's number of classes (``slim_dg.data.class_sets``), and
 ``num_unseen_class_images`` (open-set runs) each target's images of classes no source trains on.
+``provenance`` (``provenance.py``) says how the run was made: code, command, versions, device, weights, data.
 """
 from __future__ import annotations
 
 import json
 import os
+
+from .provenance import validate_provenance
 
 RESULTS_FILE = "results.json"
 COUNT_KEYS = ("num_classes_seen", "num_unseen_class_images")  # optional {domain: count} maps
@@ -46,6 +49,8 @@ def validate_results(res: dict) -> None:
         counts = res.get(key, {})
         if not isinstance(counts, dict) or not all(isinstance(n, int) and n >= 0 for n in counts.values()):
             raise ValueError(f"{key} must map each domain to a count, got {counts!r}")
+    if "provenance" in res:  # older runs have none
+        validate_provenance(res["provenance"])
     history = res.get("history", [])
     if not isinstance(history, list):
         raise ValueError(f"history must be a list of evaluations, got {type(history).__name__}")

@@ -2,7 +2,8 @@
 
 A registered backbone builder is called as ``builder(cfg)`` and returns a ``TimmBackbone``
 (wrap any timm-compatible model in it). Names not in the registry are looked up in timm, so
-every ``timm.list_models()`` name works as ``MODEL.BACKBONE.NAME``.
+every ``timm.list_models()`` name works as ``MODEL.BACKBONE.NAME``, with or without a weights tag
+(``resnet18.tv_in1k``, see ``weights.py``).
 """
 from __future__ import annotations
 
@@ -15,13 +16,17 @@ import torch
 from ..registry import Registry
 from .backbone import TimmBackbone, create_timm_backbone
 from .classifier import Classifier
+from .weights import backbone_weights, resolve_weights_tag
 
 BACKBONE_REGISTRY = Registry("Backbone", config_key="MODEL.BACKBONE.NAME")
 logger = logging.getLogger(__name__)
 
 
 def check_backbone_name(name: str) -> None:
-    if name in BACKBONE_REGISTRY or timm.is_model(name):
+    if name in BACKBONE_REGISTRY:
+        return
+    if timm.is_model(name):
+        resolve_weights_tag(name)  # a `name.tag` must name weights timm has (timm would only warn)
         return
     candidates = BACKBONE_REGISTRY.names() + timm.list_models()
     close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
@@ -43,6 +48,7 @@ def build_backbone(cfg) -> TimmBackbone:
                                         img_size=tuple(cfg.INPUT.SIZE))
     if not isinstance(backbone, TimmBackbone):
         raise TypeError(f"Backbone builder '{name}' returned {type(backbone).__name__}, expected TimmBackbone")
+    logger.info("Backbone %s: %s", name, backbone_weights(cfg))
     return backbone
 
 

@@ -173,3 +173,64 @@ def test_bad_trees_fail_with_a_message(tmp_path, capsys):
     json.dump(res, open(os.path.join(d, "results.json"), "w"))
     with pytest.raises(ValueError, match="Two runs for digits_dg erm target mono seed 1"):
         collect(root, ["last"], ["md"], str(tmp_path / "out"))
+
+
+# -- provenance: one cell, one commit and one set of weights ------------------------------------------
+def _stamp(run_dir, commit="a" * 40, weights="resnet18.tv_in1k"):
+    path = os.path.join(run_dir, "results.json")
+    res = json.load(open(path))
+    res["provenance"] = {"version": "0.1.0", "git": {"commit": commit, "dirty": False}, "command": "python x",
+                         "versions": {}, "device": {}, "amp_dtype": None, "weights": weights, "data": {}}
+    json.dump(res, open(path, "w"))
+
+
+def _seeds(root, column, **per_seed):
+    """Runs of column/mono for seeds 1..3; per_seed: provenance keyword -> one value per seed (None: unstamped)."""
+    for i, seed in enumerate((1, 2, 3)):
+        d = _write(root, column, "mono", seed, [(60 + seed, (70, 70))])
+        kw = {k: v[i] for k, v in per_seed.items()}
+        if None not in kw.values():
+            _stamp(d, **kw)
+
+
+def test_collect_refuses_a_cell_with_mixed_weights_and_accepts_it_with_the_flag(tmp_path, capsys):
+    root = str(tmp_path / "sweep")
+    _seeds(root, "erm", weights=["resnet18.tv_in1k", "resnet18.tv_in1k", "resnet18.a1_in1k"])
+    assert main([root, "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "digits_dg erm, target mono: weights: resnet18.tv_in1k (seeds 1, 2), resnet18.a1_in1k (seed 3)" in err
+    assert "--allow-mixed" in err and "git commit" not in err  # only what differs is named
+    assert not os.path.exists(tmp_path / "out")
+    assert main([root, "--allow-mixed", "--output-dir", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr()
+    assert "| mono | **62.0 ± 1.0** (n=3) |" in out.out
+    assert "Cells mix runs made differently (--allow-mixed)" in out.out + out.err  # said, not silent
+
+
+def test_collect_refuses_mixed_commits_and_unrecorded_runs(tmp_path):
+    root = str(tmp_path / "sweep")
+    _seeds(root, "erm", commit=["1" * 40, "2" * 40, "1" * 40])
+    with pytest.raises(ValueError, match=f"git commit: {'1' * 40} \\(seeds 1, 3\\), {'2' * 40} \\(seed 2\\)"):
+        build_tables(load_records(root), get_selection("last"))
+    other = str(tmp_path / "old")
+    _seeds(other, "erm", commit=["1" * 40, "1" * 40, None])  # seed 3 predates provenance
+    with pytest.raises(ValueError, match=r"\(not recorded\) \(seed 3\)"):
+        build_tables(load_records(other), get_selection("last"))
+
+
+def test_different_weights_in_different_columns_are_fine(tmp_path):
+    root = str(tmp_path / "sweep")
+    _seeds(root, "erm", weights=["resnet18.tv_in1k"] * 3)
+    _seeds(root, "erm/MODEL.BACKBONE.NAME=resnet18.a1_in1k", weights=["resnet18.a1_in1k"] * 3)
+    (table,) = build_tables(load_records(root), get_selection("last"))
+    assert table.columns == ["erm", "erm/MODEL.BACKBONE.NAME=resnet18.a1_in1k"]
+
+
+def test_targets_of_one_column_made_differently_would_mix_in_its_avg(tmp_path):
+    root = str(tmp_path / "sweep")
+    _seeds(root, "erm", commit=["1" * 40] * 3)
+    for seed in (1, 2, 3):  # texture: every seed at another commit; each cell alone is uniform
+        _stamp(_write(root, "erm", "texture", seed, [(40, (70, 70))]), commit="2" * 40)
+    with pytest.raises(ValueError, match=f"digits_dg erm, Avg: git commit: {'1' * 40} \\(target mono\\), "
+                                         f"{'2' * 40} \\(target texture\\)"):
+        build_tables(load_records(root), get_selection("last"))

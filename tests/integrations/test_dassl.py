@@ -77,6 +77,18 @@ def test_timm_backbones_registered_and_usable_by_dassl_simplenet():
         integ.register_timm_backbone("resnt18")
 
 
+def test_timm_backbones_take_a_weights_tag():
+    assert integ.timm_model_name("timm_resnet18.tv_in1k") == "resnet18.tv_in1k"
+    name = integ.register_timm_backbone("resnet18.tv_in1k")  # torchvision's weights, as Dassl's own resnet18
+    assert name == "timm_resnet18.tv_in1k" and integ.timm_model_name(name) == "resnet18.tv_in1k"
+    b = build_backbone(name, verbose=False, pretrained=False)  # resolves the tag, downloads nothing
+    assert b.model.pretrained_cfg["tag"] == "tv_in1k"
+    for bad in (lambda: integ.timm_model_name("timm_resnet18.tv_in1kk"),
+                lambda: integ.register_timm_backbone("resnet18.tv_in1kk")):
+        with pytest.raises(KeyError, match=r"Unknown weights tag 'tv_in1kk'.*resnet18\.a1_in1k"):
+            bad()
+
+
 def test_backbone_names_for_our_trainers():
     assert integ.timm_model_name("timm_resnet50") == "resnet50"
     assert integ.timm_model_name("resnet18") == "resnet18"  # Dassl's name -> timm's same architecture

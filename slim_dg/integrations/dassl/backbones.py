@@ -1,5 +1,6 @@
 """timm backbones with feature taps in Dassl's ``BACKBONE_REGISTRY``, as ``timm_<timm name>``
-(``timm_resnet18/34/50/101`` on import; any other timm name through ``register_timm_backbone``), usable
+(``timm_resnet18/34/50/101`` on import; any other timm name, or ``name.tag`` such as
+``timm_resnet18.tv_in1k`` for torchvision's weights, through ``register_timm_backbone``), usable
 by Dassl's ``SimpleNet`` and trainers; ``timm_model_name``: the timm model behind a
 ``MODEL.BACKBONE.NAME``."""
 from __future__ import annotations
@@ -10,6 +11,7 @@ import timm
 from dassl.modeling import BACKBONE_REGISTRY, Backbone
 
 from ...modeling.backbone import TimmBackbone, create_timm_backbone
+from ...modeling.weights import resolve_weights_tag
 from .registry import _register
 
 __all__ = ["TIMM_PREFIX", "TimmDasslBackbone", "register_timm_backbone", "timm_model_name"]
@@ -23,6 +25,7 @@ def timm_model_name(name: str) -> str:
         return BACKBONE_REGISTRY.get(name).timm_name
     stripped = name[len(TIMM_PREFIX):] if name.startswith(TIMM_PREFIX) else name
     if stripped and timm.is_model(stripped):
+        resolve_weights_tag(stripped)  # `timm_<name>.<tag>`: the tag must name weights timm has
         return stripped
     close = difflib.get_close_matches(stripped, timm.list_models(), n=3, cutoff=0.6)
     hint = f" Did you mean: {', '.join(TIMM_PREFIX + c for c in close)}?" if close else ""
@@ -45,7 +48,9 @@ class TimmDasslBackbone(TimmBackbone, Backbone):
 def register_timm_backbone(timm_name: str) -> str:
     """Register ``timm_<timm_name>`` in Dassl's backbone registry (once); returns that name. Dassl's
     ``build_backbone`` calls it as ``builder(pretrained=..., **kwargs)``."""
-    if not timm.is_model(timm_name):
+    if timm.is_model(timm_name):
+        resolve_weights_tag(timm_name)  # raises, listing the valid tags
+    else:
         timm_model_name(timm_name)  # raises, with suggestions
     name = TIMM_PREFIX + timm_name
     if name in BACKBONE_REGISTRY.registered_names() and getattr(BACKBONE_REGISTRY.get(name), "timm_name", None):
