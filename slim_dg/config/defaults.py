@@ -116,9 +116,9 @@ _C.TRAINER.TRADES = CN()
 _C.TRAINER.TRADES.BETA = 6.0  # weight of KL(p(x) || p(x_adv)) (Zhang et al., 2019)
 _C.TRAINER.MART = CN()
 _C.TRAINER.MART.BETA = 6.0  # weight of the misclassification-weighted KL (Wang et al., 2020)
-# bce: the attack ascends the boosted CE (the robustness issue's specification) | ce: plain CE, as in the
-# paper's Algorithm 1 and the authors' code
-_C.TRAINER.MART.INNER_LOSS = "bce"
+# ce: the attack ascends the plain CE, as in the paper's Algorithm 1 and the authors' code | bce: the
+# boosted CE of MART's outer loss (an ablation)
+_C.TRAINER.MART.INNER_LOSS = "ce"
 
 # ---------------------------------------------------------------------------- adversary
 # Shared by every adversarial trainer; each adversary reads only the keys it documents.
