@@ -20,6 +20,9 @@ _C.DATASET.ROOT = "datasets"  # relative paths are taken from the current direct
 _C.DATASET.SOURCE_DOMAINS = []  # empty: every domain that is not a target (leave-one-domain-out)
 _C.DATASET.TARGET_DOMAINS = []
 _C.DATASET.VAL_RATIO = 0.1  # share of each source domain held out for source validation (folder datasets)
+# test: a target is tested on its test list where the protocol has one (domainnet, mini_domainnet, vlcs),
+# else on all its images | all: on all its images (datasets/README.md, per dataset)
+_C.DATASET.TARGET_SPLIT = "test"
 _C.DATASET.IMAGE_FOLDER = ""  # DATASET.NAME image_folder: the folder under ROOT holding <domain>/<class>/<images>
 
 # ---------------------------------------------------------------------------- data loading

@@ -3,7 +3,8 @@
 A dataset class declares ``domains`` and implements ``load_domain``; the base turns the chosen
 source and target domains into the three views a DG run needs, following Dassl's protocol:
 sources are trained on their ``train`` split and validated on their ``val`` split, and every
-target domain is tested on all of its images.
+target domain is tested on its test list where the dataset's protocol has one (DomainNet,
+miniDomainNet, VLCS), else on all of its images (``DATASET.TARGET_SPLIT all``: always all of them).
 """
 from __future__ import annotations
 
@@ -40,13 +41,17 @@ class DGDataset:
     dataset_dir: ClassVar[str] = ""
     #: how to obtain the data, quoted when it is missing
     download_hint: ClassVar[str] = ""
+    #: ``DATASET.TARGET_SPLIT``: "test" (a target's test list, where the protocol has one) or "all"
+    target_split: str = "test"
 
-    def __init__(self, root: str, source_domains: list[str], target_domains: list[str], val_ratio: float = 0.1):
+    def __init__(self, root: str, source_domains: list[str], target_domains: list[str], val_ratio: float = 0.1,
+                 target_split: str = "test"):
         self.root = os.path.abspath(os.path.expanduser(root))
         self.dataset_root = os.path.join(self.root, self.dataset_dir)
         self.source_domains = list(source_domains)
         self.target_domains = list(target_domains)
         self.val_ratio = val_ratio
+        self.target_split = target_split
         self.prepare()
         splits = {d: self.load_domain(d) for d in self.source_domains + self.target_domains}
         self.train_x = [x for d in self.source_domains for x in splits[d].train]
@@ -58,7 +63,8 @@ class DGDataset:
 
     @classmethod
     def from_config(cls, cfg) -> "DGDataset":
-        return cls(cfg.DATASET.ROOT, cfg.DATASET.SOURCE_DOMAINS, cfg.DATASET.TARGET_DOMAINS, cfg.DATASET.VAL_RATIO)
+        return cls(cfg.DATASET.ROOT, cfg.DATASET.SOURCE_DOMAINS, cfg.DATASET.TARGET_DOMAINS, cfg.DATASET.VAL_RATIO,
+                   cfg.DATASET.TARGET_SPLIT)
 
     # -- to implement ------------------------------------------------------------------------
     @property
@@ -66,7 +72,12 @@ class DGDataset:
         raise NotImplementedError
 
     def load_domain(self, domain: str) -> DomainSplits:
+        """A source's train and val images; for a target, ``.all`` is what it is tested on."""
         raise NotImplementedError
+
+    def tests_on_test_list(self, domain: str) -> bool:
+        """Whether ``domain`` is a target to be tested on its test list only (``DATASET.TARGET_SPLIT test``)."""
+        return domain in self.target_domains and self.target_split == "test"
 
     def prepare(self) -> None:
         """Make sure the data is on disk (generate it, or fail with ``download_hint``)."""
