@@ -25,8 +25,10 @@ setup(
         "submitit>=1.5",  # tools/sweep.py --launcher slurm: Slurm job arrays
     ],
     extras_require={
-        # tools/analyze.py attack (FGSM, PGD, AutoAttack). An extra, not a requirement: torchattacks 3.5
-        # pins requests~=2.25 and would downgrade it in every environment that installs SLIM-DG.
+        # tools/analyze.py attack and tools/robustness.py (FGSM, PGD, AA-lite). An extra, not a requirement:
+        # torchattacks 3.5 pins requests~=2.25 and would downgrade it in every environment that installs SLIM-DG.
+        # The autoattack column needs the reference AutoAttack, which is not on PyPI and cannot be listed here:
+        #   pip install git+https://github.com/fra31/auto-attack
         "analysis": ["torchattacks>=3.5"],
         "test": ["pytest>=7", "torchattacks>=3.5"],
         # slim_dg.integrations.dassl: what Dassl.pytorch imports at run time, and what building it needs.

@@ -82,7 +82,7 @@ class TRADES(RobustMethod):
 class MART(RobustMethod):
     outer_uses_clean = True
 
-    def __init__(self, beta: float = 6.0, inner_loss: str = "bce"):
+    def __init__(self, beta: float = 6.0, inner_loss: str = "ce"):
         if inner_loss not in ("ce", "bce"):
             raise ValueError(f"TRAINER.MART.INNER_LOSS must be 'ce' or 'bce', got '{inner_loss}'")
         super().__init__(BoostedCE() if inner_loss == "bce" else OutputLoss())

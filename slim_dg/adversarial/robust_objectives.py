@@ -6,9 +6,9 @@ Notation: ``p = softmax(f(x))`` on the clean batch, ``p̃ = softmax(f(x̃))`` on
 * TRADES (Zhang et al., ICML 2019): inner ``KL(p ‖ p̃)`` with ``p`` fixed (computed once, in the
   adversary's mode); outer ``CE(f(x), y) + β · KL(p ‖ p̃)``, gradients through both ``p`` and ``p̃``.
 * MART (Wang et al., ICLR 2020): outer ``BCE(p̃, y) + β · KL(p ‖ p̃) · (1 − p_y)`` per sample, with
-  the boosted CE ``BCE(p̃, y) = −log p̃_y − log(1 − max_{k≠y} p̃_k)``. Our attack ascends the
-  boosted CE by default (``TRAINER.MART.INNER_LOSS bce``, as the project specifies); the paper and
-  the authors' code ascend the plain CE (``ce``).
+  the boosted CE ``BCE(p̃, y) = −log p̃_y − log(1 − max_{k≠y} p̃_k)``. The attack ascends the
+  plain CE, as the paper and the authors' code do (``TRAINER.MART.INNER_LOSS ce``, the default);
+  ascending the boosted CE instead (``bce``) is an ablation.
 
 Every KL and CE is a batch mean (the reference code sums the TRADES inner KL over the batch: PGD's
 signed steps do not see a positive factor, but SLIM's λ is relative to the batch-mean scale).

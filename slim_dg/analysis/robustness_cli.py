@@ -1,5 +1,6 @@
 """``tools/robustness.py --model-dir DIR [DIR ...]``: clean / FGSM / PGD-20 / CW∞ / AutoAttack /
-PGD-CS accuracy of each run's best and last checkpoints.
+PGD-CS accuracy of each run's best and last checkpoints (``--attacks ... aa_lite``: torchattacks'
+10-iteration AutoAttack as a column of its own).
 
 Each run's ``results.json`` gets a ``"robustness"`` entry (``slim_dg.analysis.robustness.evaluate_run``)
 and its dir a ``robustness.md``; the table of all runs is printed and, with ``--table``, written.
@@ -19,7 +20,7 @@ from ..evaluation.results import RESULTS_FILE, write_results
 from ..config.argv import split_config_pairs
 from ..utils.logger import setup_logging
 from .cli import fraction
-from .robustness import ROBUST_ATTACKS, evaluate_run, markdown_table
+from .robustness import DEFAULT_ATTACKS, ROBUST_ATTACKS, check_attacks, evaluate_run, markdown_table
 
 logger = logging.getLogger("slim_dg.analysis")
 
@@ -27,7 +28,9 @@ logger = logging.getLogger("slim_dg.analysis")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="White-box robustness of the best and last checkpoints of runs")
     p.add_argument("--model-dir", nargs="+", required=True, help="run dir(s) of tools/train.py")
-    p.add_argument("--attacks", nargs="+", default=list(ROBUST_ATTACKS), choices=ROBUST_ATTACKS)
+    p.add_argument("--attacks", nargs="+", default=list(DEFAULT_ATTACKS), choices=ROBUST_ATTACKS,
+                   help="autoattack: the reference implementation (fra31/auto-attack); aa_lite: torchattacks' "
+                        "variant with 10 iterations, faster and weaker (default: all but aa_lite)")
     p.add_argument("--eps", type=fraction, default=8 / 255, help="L_inf radius in [0, 1] pixels (default 8/255)")
     p.add_argument("--steps", type=int, default=20, help="PGD-20, CW∞ and PGD-CS steps")
     p.add_argument("--step-size", type=fraction, default=2 / 255)
@@ -70,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(None)
     tap = int(args.tap) if args.tap.lstrip("-").isdigit() else args.tap
+    try:
+        check_attacks(args.attacks)  # a missing package is named with its install line before any work
+    except (ImportError, KeyError) as e:
+        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
     reports = []
     try:
         for run_dir in args.model_dir:

@@ -23,6 +23,9 @@ _C.DATASET.DOWNLOAD = True
 _C.DATASET.SOURCE_DOMAINS = []  # empty: every domain that is not a target (leave-one-domain-out)
 _C.DATASET.TARGET_DOMAINS = []
 _C.DATASET.VAL_RATIO = 0.1  # share of each source domain held out for source validation (folder datasets)
+# test: a target is tested on its test list where the protocol has one (domainnet, mini_domainnet, vlcs),
+# else on all its images | all: on all its images (datasets/README.md, per dataset)
+_C.DATASET.TARGET_SPLIT = "test"
 _C.DATASET.IMAGE_FOLDER = ""  # DATASET.NAME image_folder: the folder under ROOT holding <domain>/<class>/<images>
 # YAML/JSON {domain: {folder: class}} renaming class folders (image_folder and other class-folder datasets)
 _C.DATASET.CLASS_MAP = ""
@@ -123,9 +126,9 @@ _C.TRAINER.TRADES = CN()
 _C.TRAINER.TRADES.BETA = 6.0  # weight of KL(p(x) || p(x_adv)) (Zhang et al., 2019)
 _C.TRAINER.MART = CN()
 _C.TRAINER.MART.BETA = 6.0  # weight of the misclassification-weighted KL (Wang et al., 2020)
-# bce: the attack ascends the boosted CE (the robustness issue's specification) | ce: plain CE, as in the
-# paper's Algorithm 1 and the authors' code
-_C.TRAINER.MART.INNER_LOSS = "bce"
+# ce: the attack ascends the plain CE, as in the paper's Algorithm 1 and the authors' code | bce: the
+# boosted CE of MART's outer loss (an ablation)
+_C.TRAINER.MART.INNER_LOSS = "ce"
 
 # ---------------------------------------------------------------------------- adversary
 # Shared by every adversarial trainer; each adversary reads only the keys it documents.

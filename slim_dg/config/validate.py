@@ -20,6 +20,7 @@ CHOICES = {
     "DATALOADER.TRAIN_X.SAMPLER": ("RandomSampler", "SequentialSampler", "RandomDomainSampler"),
     "ADV.TRAIN_ON": ("clean+adv", "adv"),
     "DATALOADER.ON_BAD_IMAGE": ("fail", "skip"),
+    "DATASET.TARGET_SPLIT": ("test", "all"),
     "ADV.BN_MODE": ("train", "eval"),
     "SLIM.LOSS": ("cosine", "orthogonal", "reverse"),
     "SLIM.SAMPLE_PER": ("step", "batch"),

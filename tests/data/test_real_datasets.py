@@ -9,7 +9,7 @@ from dg_fakes import (DN_CLASSES, PACS_CLASSES, build_domainnet_domain, build_of
                       write_image)
 
 from slim_dg.config import get_cfg_defaults, merge_from_file, validate_cfg
-from slim_dg.data import DATASET_REGISTRY, DatasetMissingError
+from slim_dg.data import DATASET_REGISTRY, DatasetMissingError, build_dataset
 from slim_dg.data.datasets.digits_dg_dassl import DigitsDGDassl
 from slim_dg.data.datasets.domainnet import DomainNet
 from slim_dg.data.datasets.downloadable import DownloadableDataset
@@ -139,17 +139,44 @@ def test_officehome_download_renames_real_world(tmp_path, monkeypatch):
 
 
 # -- DomainNet and miniDomainNet ---------------------------------------------------------------------
+def _listed(lines):
+    return sorted(line.rsplit(maxsplit=1)[0] for line in lines)
+
+
+def _paths(data, root):
+    return sorted(os.path.relpath(d.impath, root).replace(os.sep, "/") for d in data)
+
+
 def test_domainnet_official_lists(tmp_path):
-    for d in ("clipart", "real", "sketch"):
-        build_domainnet_domain(str(tmp_path / "domainnet"), d)
+    lists = {d: build_domainnet_domain(str(tmp_path / "domainnet"), d) for d in ("clipart", "real", "sketch")}
     ds = DomainNet(str(tmp_path), ["clipart", "real"], ["sketch"])
     assert ds.num_classes == 345
     assert ds.classnames[5] == "The_Eiffel_Tower" and ds.classnames[344] == "zigzag"
     assert _labels(ds.train_x) == sorted(DN_CLASSES.values())
     assert len(ds.train_x) == 2 * 6 and {d: len(v) for d, v in ds.val.items()} == {"clipart": 3, "real": 3}
-    assert len(ds.test["sketch"]) == 9  # train + test lists of the target
+    # Dassl's protocol: the target is tested on exactly its test list
+    assert _paths(ds.test["sketch"], tmp_path / "domainnet") == _listed(lists["sketch"][1])
     with pytest.raises(DatasetMissingError, match="domainnet/painting"):
         DomainNet(str(tmp_path), ["clipart"], ["painting"])
+
+
+@pytest.mark.parametrize("cls, split_dir, classes", [
+    (DomainNet, "splits", DN_CLASSES), (MiniDomainNet, "splits_mini", {"aircraft_carrier": 0, "zebra": 125})])
+def test_domainnet_targets_follow_target_split(tmp_path, cls, split_dir, classes):
+    lists = {d: build_domainnet_domain(str(tmp_path / "domainnet"), d, split_dir=split_dir, classes=classes)
+             for d in ("clipart", "painting")}
+    cfg = get_cfg_defaults()
+    cfg.DATASET.NAME, cfg.DATASET.ROOT = cls.name, str(tmp_path)
+    cfg.DATASET.SOURCE_DOMAINS, cfg.DATASET.TARGET_DOMAINS = ["clipart"], ["painting"]
+    train, test = lists["painting"]
+    counts = {}
+    for split in ("test", "all"):
+        cfg.DATASET.TARGET_SPLIT = split
+        ds = build_dataset(cfg)
+        counts[split] = len(ds.test["painting"])
+        assert _paths(ds.test["painting"], tmp_path / "domainnet") == _listed(test if split == "test" else train + test)
+        assert len(ds.train_x) == len(lists["clipart"][0]) and len(ds.val["clipart"]) == len(lists["clipart"][1])
+    assert counts == {"test": len(test), "all": len(train) + len(test)} and counts["test"] < counts["all"]
 
 
 def test_domainnet_inconsistent_labels_are_caught(tmp_path):
@@ -165,8 +192,8 @@ def test_mini_domainnet_uses_splits_mini(tmp_path):
                                classes={"aircraft_carrier": 0, "zebra": 125})
     ds = MiniDomainNet(str(tmp_path), ["clipart"], ["painting"])
     assert ds.num_classes == 126 and ds.domains == ("clipart", "painting", "real", "sketch")
-    assert _labels(ds.train_x) == [0, 125] and len(ds.test["painting"]) == 6
-    with pytest.raises(DatasetMissingError, match="splits_mini/real_train.txt"):
+    assert _labels(ds.train_x) == [0, 125] and len(ds.test["painting"]) == 2  # its test list
+    with pytest.raises(DatasetMissingError, match="splits_mini/real_test.txt"):
         os.makedirs(tmp_path / "domainnet" / "real")
         MiniDomainNet(str(tmp_path), ["clipart"], ["real"])
 
@@ -189,6 +216,7 @@ def test_vlcs_follows_dassl_protocol(tmp_path):
     assert all("train_" in os.path.basename(x.impath) for x in ds.train_x)
     assert all("crossval_" in os.path.basename(x.impath) for v in ds.val.values() for x in v)
     assert len(ds.test["sun"]) == 10 and all("test_" in os.path.basename(x.impath) for x in ds.test["sun"])
+    assert len(VLCS(str(tmp_path), ["caltech"], ["sun"], target_split="all").test["sun"]) == 30
     assert verify_dataset(VLCS, str(tmp_path), expected={d: 30 for d in VLCS.domains}).ok
     shutil.rmtree(tmp_path / "VLCS" / "SUN" / "test" / "dog")
     with pytest.raises(DatasetMissingError, match="SUN/test"):

@@ -88,6 +88,7 @@ def test_every_evaluation_reports_best_and_last(runs):
 
 @pytest.mark.slow
 def test_autoattack_is_at_least_as_strong_as_pgd_on_the_robust_model(runs):
+    pytest.importorskip("autoattack")  # the reference implementation (fra31/auto-attack)
     out, _ = runs
     run = load_run(out["PGDAT"])
     batch = next(iter(run.subset_loader("test", 16)))

@@ -3,12 +3,17 @@ batch), and the inner objectives and the CW margin against the same definitions.
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
 
+from slim_dg.adversarial.robust import build_method
 from slim_dg.adversarial.robust_objectives import BoostedCE, KLToClean, mart_loss, trades_loss
 from slim_dg.analysis.robustness import CWMargin
+from slim_dg.config import get_cfg_defaults, merge_from_file
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 CLEAN = [[2.0, 0.5, -1.0], [0.1, 0.3, 0.2]]
 ADV = [[0.5, 1.5, -0.5], [1.0, -1.0, 0.0]]
@@ -71,6 +76,26 @@ def test_mart_matches_hand_computed():
     assert out["bce_adv"].item() == pytest.approx(sum(bce) / 2, rel=1e-12)
     assert out["kl"].item() == pytest.approx(beta * sum(wkl) / 2, rel=1e-12)
     assert BoostedCE()(adv.detach(), y).item() == pytest.approx(sum(bce) / 2, rel=1e-12)
+
+
+def _mart_inner_value(cfg) -> float:
+    _, adv, y = tensors()
+    return build_method("mart", cfg).inner(adv.detach(), y).item()
+
+
+def test_mart_attack_ascends_the_plain_ce_by_default():
+    """MART's paper (Algorithm 1) and the authors' code attack with the plain CE, not the boosted CE of
+    the outer loss: the defaults and the shipped config do too; ``bce`` stays as the ablation."""
+    ce = sum(-math.log(softmax(a)[y]) for a, y in zip(ADV, Y)) / 2
+    bce = sum(-math.log(softmax(a)[y]) - math.log(1 - max(v for k, v in enumerate(softmax(a)) if k != y))
+              for a, y in zip(ADV, Y)) / 2
+    shipped = get_cfg_defaults()
+    merge_from_file(shipped, os.path.join(REPO, "configs", "cifar10_mart.yaml"))
+    for cfg in (get_cfg_defaults(), shipped):
+        assert cfg.TRAINER.MART.INNER_LOSS == "ce"
+        assert _mart_inner_value(cfg) == pytest.approx(ce, rel=1e-12)
+    shipped.TRAINER.MART.INNER_LOSS = "bce"
+    assert _mart_inner_value(shipped) == pytest.approx(bce, rel=1e-12) and bce > ce + 0.1
 
 
 def test_boosted_ce_uses_the_largest_wrong_class_even_when_it_is_the_prediction():

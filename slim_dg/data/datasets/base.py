@@ -3,8 +3,10 @@
 A dataset class declares ``domains`` and implements ``load_domain``; the base turns the chosen
 source and target domains into the three views a DG run needs, following Dassl's protocol:
 sources are trained on their ``train`` split and validated on their ``val`` split, and every
-target domain is tested on all of its images. Datasets read from class folders
-(``supports_class_map``) take ``DATASET.CLASS_MAP``, which renames class folders per domain.
+target domain is tested on its test list where the dataset's protocol has one (DomainNet,
+miniDomainNet, VLCS), else on all of its images (``DATASET.TARGET_SPLIT all``: always all of them).
+Datasets read from class folders (``supports_class_map``) take ``DATASET.CLASS_MAP``, which renames
+class folders per domain.
 """
 from __future__ import annotations
 
@@ -49,14 +51,17 @@ class DGDataset:
     supports_class_map: ClassVar[bool] = False
     #: whether the official protocol tests targets on classes the sources lack (else a run stops on them)
     targets_may_have_unseen_classes: ClassVar[bool] = False
+    #: ``DATASET.TARGET_SPLIT``: "test" (a target's test list, where the protocol has one) or "all"
+    target_split: str = "test"
 
     def __init__(self, root: str, source_domains: list[str], target_domains: list[str], val_ratio: float = 0.1,
-                 class_map: ClassMap | None = None):
+                 target_split: str = "test", class_map: ClassMap | None = None):
         self.root = os.path.abspath(os.path.expanduser(root))
         self.dataset_root = os.path.join(self.root, self.dataset_dir)
         self.source_domains = list(source_domains)
         self.target_domains = list(target_domains)
         self.val_ratio = val_ratio
+        self.target_split = target_split
         self.class_map = class_map or {}
         if self.class_map and not self.supports_class_map:
             raise ValueError(f"{CLASS_MAP_KEY} renames class folders, but {type(self).__name__} does not take its "
@@ -75,7 +80,7 @@ class DGDataset:
     @classmethod
     def from_config(cls, cfg) -> "DGDataset":
         return cls(cfg.DATASET.ROOT, cfg.DATASET.SOURCE_DOMAINS, cfg.DATASET.TARGET_DOMAINS, cfg.DATASET.VAL_RATIO,
-                   class_map=load_class_map(cfg.DATASET.CLASS_MAP))
+                   cfg.DATASET.TARGET_SPLIT, class_map=load_class_map(cfg.DATASET.CLASS_MAP))
 
     # -- to implement ------------------------------------------------------------------------
     @property
@@ -83,7 +88,12 @@ class DGDataset:
         raise NotImplementedError
 
     def load_domain(self, domain: str) -> DomainSplits:
+        """A source's train and val images; for a target, ``.all`` is what it is tested on."""
         raise NotImplementedError
+
+    def tests_on_test_list(self, domain: str) -> bool:
+        """Whether ``domain`` is a target to be tested on its test list only (``DATASET.TARGET_SPLIT test``)."""
+        return domain in self.target_domains and self.target_split == "test"
 
     def prepare(self) -> None:
         """Make sure the data is on disk (generate it, or fail with ``download_hint``)."""

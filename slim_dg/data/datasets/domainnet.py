@@ -6,8 +6,9 @@ Layout (the authors' per-domain zips and split lists)::
     domainnet/splits/<domain>_{train,test}.txt     lines "<domain>/<class>/<image> <label 0-344>"
 
 Sources train on ``<domain>_train.txt`` and validate on ``<domain>_test.txt`` (Dassl uses the
-source test lists as validation too); a target domain is tested on all its listed images. A line
-whose label contradicts its class folder gets the folder's class (``relabel``).
+source test lists as validation too); a target domain is tested on ``<domain>_test.txt`` only, as in
+Dassl (``DATASET.TARGET_SPLIT all``: on both lists). A line whose label contradicts its class folder
+gets the folder's class (``relabel``).
 """
 from __future__ import annotations
 
@@ -112,4 +113,6 @@ class DomainNet(DownloadableDataset):
 
     def load_domain(self, domain: str) -> DomainSplits:
         self.require_dir(os.path.join(self.dataset_root, domain), f"the {domain} images")
+        if self.tests_on_test_list(domain):
+            return DomainSplits([], self._read_split(domain, "test"))
         return DomainSplits(self._read_split(domain, "train"), self._read_split(domain, "test"))

@@ -41,7 +41,7 @@ class ImageFolderDG(DGDataset):
                              "that holds <domain>/<class>/<images>")
         self.dataset_dir = folder
         self.seed = seed
-        super().__init__(root, source_domains, target_domains, val_ratio, class_map)
+        super().__init__(root, source_domains, target_domains, val_ratio, class_map=class_map)
 
     @classmethod
     def _folder(cls, cfg) -> str:

@@ -5,7 +5,8 @@ Layout: the DomainNet images of the four domains plus Dassl's lists::
     domainnet/<domain>/<class>/<image>.jpg
     domainnet/splits_mini/<domain>_{train,test}.txt   lines "<domain>/<class>/<image> <label 0-125>"
 
-Same protocol as ``domainnet``: sources train on the train list and validate on the test list.
+Same protocol as ``domainnet``: sources train on the train list and validate on the test list; a
+target is tested on its test list (``DATASET.TARGET_SPLIT all``: on both lists).
 """
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ Layout (the archive Dassl and JiGen distribute)::
     VLCS/<DOMAIN>/{train,crossval,test}/<class>/<image>.jpg     DOMAIN: CALTECH LABELME PASCAL SUN
 
 Follows Dassl's protocol for VLCS: sources train on ``train`` and validate on ``crossval``; a
-target domain is tested on its ``test`` folder (not on the whole domain, unlike PACS).
+target domain is tested on its ``test`` folder (not on the whole domain, unlike PACS;
+``DATASET.TARGET_SPLIT all``: on all three folders).
 """
 from __future__ import annotations
 
@@ -56,8 +57,11 @@ class VLCS(DownloadableDataset):
         return self.read_class_folders(split_dir, found, domain)
 
     def load_domain(self, domain: str) -> DomainSplits:
-        if domain in self.target_domains:
+        if self.tests_on_test_list(domain):
             return DomainSplits(self._read(domain, "test"), [])
+        if domain in self.target_domains:
+            return DomainSplits(self._read(domain, "train") + self._read(domain, "crossval"),
+                                self._read(domain, "test"))
         return DomainSplits(self._read(domain, "train"), self._read(domain, "crossval"))
 
     def count_images(self) -> dict[str, int]:
