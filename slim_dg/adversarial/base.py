@@ -66,6 +66,10 @@ class Adversary:
         """The model's output on the adversarial version of ``x`` (logits, or logits and taps)."""
         raise NotImplementedError
 
+    def joint_forward(self, model: nn.Module, x: torch.Tensor, params: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Logits of ``cat([x, x̃])`` in one forward (one BN batch; ``ADV.JOINT_FORWARD``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no joint clean + adversarial forward")
+
     @torch.no_grad()
     def ascend(self, x: torch.Tensor, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]) -> None:
         """One in-place ascent step on ``params`` (the adversary of batch ``x``)."""
@@ -104,6 +108,9 @@ class ImageAdversary(Adversary):
 
     def forward(self, model, x, params, taps=None):
         return model(self.generate(x, params), taps=taps)
+
+    def joint_forward(self, model, x, params):
+        return model(torch.cat([x, self.generate(x, params)]))
 
 
 def pixel_bounds(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:

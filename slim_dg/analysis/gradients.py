@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..adversarial.base import adversarial_mode
-from ..adversarial.step import clean_taps_in_adversary_mode
+from ..adversarial.clean_pass import clean_taps, without_bn_updates
 
 
 def input_gradient(model, objective, x_start: torch.Tensor, y: torch.Tensor, clean_taps: dict) -> torch.Tensor:
@@ -45,7 +45,7 @@ def gradient_diversity(model, adversary, plain, slim, x: torch.Tensor, y: torch.
     model.train()
     plain_g, slim_g, layers = [], [], []
     try:
-        clean_taps = clean_taps_in_adversary_mode(model, adversary, x, slim.clean_taps)
+        clean = clean_taps(model, adversary, x, slim.clean_taps)
         slim.start_batch()
         with adversarial_mode(model, adversary.bn_mode, adversary.update_bn):
             for k in range(draws):
@@ -53,7 +53,7 @@ def gradient_diversity(model, adversary, plain, slim, x: torch.Tensor, y: torch.
                     torch.manual_seed(seed + k)
                     x_start = adversary.generate(x, adversary.init_params(model, x)).detach()
                 plain_g.append(input_gradient(model, plain, x_start, y, {}))
-                slim_g.append(input_gradient(model, slim, x_start, y, clean_taps))
+                slim_g.append(input_gradient(model, slim, x_start, y, clean))
                 layers.append(slim.layer)
     finally:
         model.train(was_training)
