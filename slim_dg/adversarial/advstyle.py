@@ -4,6 +4,9 @@ The style of an image is its per-channel mean and std. AdvStyle makes them learn
 from the image's own values (plus optional Gaussian noise), re-styles the normalised image with
 them, and takes ``steps`` SGD ascent steps of size ``lr`` on the objective (the gradient itself,
 not its sign, as in the paper). Statistics are taken of the network's (normalised) input.
+
+σ′ is kept at or above ``SIGMA_FLOOR`` after the random start and after every step: a σ′ that
+crossed zero would invert the image's contrast, which is no longer a change of style.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from .base import ImageAdversary, pixel_bounds
 from .build import ADVERSARY_REGISTRY
 
 _EPS = 1e-6
+SIGMA_FLOOR = _EPS ** 0.5  # the smallest std ``style_of`` gives an image (a flat channel)
 
 
 def style_of(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,6 +47,7 @@ class AdvStyle(ImageAdversary):
         if self.random_start > 0:
             mu += self.random_start * torch.randn_like(mu)
             sigma += self.random_start * torch.randn_like(sigma)
+            sigma.clamp_(min=SIGMA_FLOOR)
         return [mu.requires_grad_(), sigma.requires_grad_()]
 
     def generate(self, x, params):
@@ -58,3 +63,4 @@ class AdvStyle(ImageAdversary):
     def ascend(self, x, params, grads):
         for p, g in zip(params, grads):
             p.add_(g, alpha=self.lr)
+        params[1].clamp_(min=SIGMA_FLOOR)

@@ -47,6 +47,8 @@ class Adversary:
     """
 
     grad_scaler: torch.amp.GradScaler | None = None
+    #: what ``ascent_direction`` measures (recorded by the gradient-diversity analysis)
+    direction_space: str = "gradient wrt the adversary's parameters"
 
     def __init__(self, steps: int = 1, bn_mode: str = "train", update_bn: bool = False):
         self.steps = steps
@@ -66,10 +68,19 @@ class Adversary:
         """The model's output on the adversarial version of ``x`` (logits, or logits and taps)."""
         raise NotImplementedError
 
+    def joint_forward(self, model: nn.Module, x: torch.Tensor, params: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Logits of ``cat([x, x̃])`` in one forward (one BN batch; ``ADV.JOINT_FORWARD``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no joint clean + adversarial forward")
+
     @torch.no_grad()
     def ascend(self, x: torch.Tensor, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]) -> None:
         """One in-place ascent step on ``params`` (the adversary of batch ``x``)."""
         raise NotImplementedError
+
+    def ascent_direction(self, grads: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Per sample, the direction one ascent step moves the parameters in, before its size and any
+        projection, flattened to (batch, dim). Every adversary's parameters are per sample."""
+        return torch.cat([g.flatten(1) for g in grads], dim=1)
 
     def perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, objective,
                 clean_taps: dict[int, torch.Tensor] | None = None) -> list[torch.Tensor]:
@@ -104,6 +115,9 @@ class ImageAdversary(Adversary):
 
     def forward(self, model, x, params, taps=None):
         return model(self.generate(x, params), taps=taps)
+
+    def joint_forward(self, model, x, params):
+        return model(torch.cat([x, self.generate(x, params)]))
 
 
 def pixel_bounds(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:

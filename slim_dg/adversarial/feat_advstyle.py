@@ -77,6 +77,10 @@ class FeatAdvStyle(Adversary):
                     stage, lambda h, a_mu=a_mu, a_sigma=a_sigma: restyle(h, a_mu, a_sigma)))
             return model(x, taps=taps)
 
+    def joint_forward(self, model, x, params):
+        # the clean half gets a = 0, which restyles nothing (h + 0·(h - μ) + 0·σ = h exactly)
+        return self.forward(model, torch.cat([x, x]), [torch.cat([torch.zeros_like(p), p]) for p in params])
+
     @torch.no_grad()
     def ascend(self, x, params, grads):
         for p, g in zip(params, grads):

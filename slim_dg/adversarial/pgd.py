@@ -13,6 +13,8 @@ from .build import ADVERSARY_REGISTRY
 
 @ADVERSARY_REGISTRY.register(name="pgd")
 class PGD(ImageAdversary):
+    direction_space = "sign of the gradient wrt δ (the PGD step)"
+
     def __init__(self, eps: float = 8 / 255, steps: int = 1, step_size: float = 2 / 255, random_start: float = 0.0,
                  clamp: bool = True, pixel_mean=(0.5, 0.5, 0.5), pixel_std=(0.5, 0.5, 0.5), **kw):
         super().__init__(steps, **kw)
@@ -52,6 +54,9 @@ class PGD(ImageAdversary):
 
     def generate(self, x, params):
         return x + params[0] / self._std(x)
+
+    def ascent_direction(self, grads):
+        return grads[0].sign().flatten(1)
 
     @torch.no_grad()
     def ascend(self, x, params, grads):

@@ -5,16 +5,15 @@ Each method is a small class: the inner objective PGD ascends (``inner``, wrappe
 labels, or TRADES' clean prediction), and the outer loss. ``robust_losses`` is the one step:
 
  1. if the inner objective needs the clean prediction, or SLIM needs clean taps: one clean forward
-    without grad, in the adversary's BN mode, never updating BN statistics. A pass only SLIM needs
-    runs under a forked RNG, so a dropout mask it draws cannot shift the method's random stream:
-    with λ ≡ 0 the plain and the SLIM trainer produce identical samples and steps;
+    without grad, in the adversary's BN mode (``clean_pass``: never updating BN statistics; a pass
+    only SLIM needs draws nothing from the method's random stream), so with λ ≡ 0 the plain and the
+    SLIM trainer produce identical samples and steps;
  2. ``objective.start_batch()``; PGD ascends the objective from its random start;
  3. training forwards (clean if the outer loss needs it, then adversarial; separately, as in the
     reference implementations) and the method's loss dict.
 """
 from __future__ import annotations
 
-import contextlib
 from typing import ClassVar
 
 import torch
@@ -22,7 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import Registry
-from .base import Adversary, adversarial_mode
+from .base import Adversary
+from .clean_pass import clean_pass
 from .objectives import OutputLoss
 from .robust_objectives import BoostedCE, KLToClean, mart_loss, trades_loss
 
@@ -96,29 +96,13 @@ class MART(RobustMethod):
         return mart_loss(logits_clean, logits_adv, y, self.beta)
 
 
-def _forked_rng(device: torch.device):
-    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
-
-
-@torch.no_grad()
-def clean_pass(model: nn.Module, adversary: Adversary, x: torch.Tensor, taps: list[int]):
-    """Logits (and ``taps``) of the clean batch in the adversary's mode; BN statistics untouched."""
-    with adversarial_mode(model, adversary.bn_mode, update_bn=False):
-        if taps:
-            logits, feats = model(x, taps=taps)
-            return logits, feats
-        return model(x), {}
-
-
 def robust_losses(model: nn.Module, adversary: Adversary, objective, method: RobustMethod,
                   x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     """The losses of one training step; the caller backpropagates their sum and steps."""
     need_taps = list(objective.clean_taps)
     target, clean_taps = y, {}
     if method.inner_uses_clean or need_taps:
-        only_slim = not method.inner_uses_clean
-        with _forked_rng(x.device) if only_slim else contextlib.nullcontext():
-            logits, clean_taps = clean_pass(model, adversary, x, need_taps)
+        logits, clean_taps = clean_pass(model, adversary, x, need_taps, method_pass=method.inner_uses_clean)
         target = method.inner_target(logits, y)
     objective.start_batch()
     params = adversary.perturb(model, x, target, objective, clean_taps)

@@ -21,6 +21,16 @@ from .objectives import OutputLoss
 ILL_LOSSES = ("cosine", "orthogonal", "reverse")
 
 
+def check_loss_and_range(loss: str, lambda_min: float, lambda_max: float) -> None:
+    """``reverse`` (+cos) with weight λ is ``cosine`` (-cos) with weight -λ, so over a λ range symmetric
+    around 0 the two draw the same objectives: refuse an ablation that would be one experiment twice."""
+    if loss == "reverse" and lambda_min == -lambda_max != 0:
+        raise ValueError(
+            f"SLIM.LOSS reverse with λ ~ U({lambda_min:g}, {lambda_max:g}) draws the same objectives as cosine "
+            "(+cos weighted λ is -cos weighted -λ, and the range is symmetric around 0). Set a one-sided range, "
+            f"e.g. SLIM.LAMBDA_MIN 0: reverse on [0, {lambda_max:g}] pulls every tap back to the clean features.")
+
+
 def intermediate_loss(h_adv: torch.Tensor, h_clean: torch.Tensor, kind: str) -> torch.Tensor:
     """Batch mean of the per-sample L_ILL on flattened features. Every form has zero gradient at
     ``h_adv == h_clean`` (the cosine is maximal there), hence the need for a random start."""
@@ -43,6 +53,7 @@ class SLIM(OutputLoss):
             raise ValueError(f"Unknown SLIM.LOSS '{loss}'. Available: {', '.join(ILL_LOSSES)}")
         if lambda_min > lambda_max:
             raise ValueError(f"SLIM.LAMBDA_MIN {lambda_min} > SLIM.LAMBDA_MAX {lambda_max}")
+        check_loss_and_range(loss, lambda_min, lambda_max)
         if sample_per not in ("step", "batch"):
             raise ValueError(f"SLIM.SAMPLE_PER must be 'step' or 'batch', got '{sample_per}'")
         self.layers = sorted(set(layers))

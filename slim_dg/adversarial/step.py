@@ -4,11 +4,16 @@
 their losses with ``adversarial_losses``, so the step exists once:
 
  1. clean forward with grad (its detached taps are the objective's clean features when
-    ``reuse_clean_taps``, i.e. when the training forward runs in the adversary's BN mode);
+    ``reuse_clean_taps``, i.e. when the training forward runs in the adversary's BN mode; otherwise
+    ``clean_pass`` computes them, invisibly to BN statistics and to the random stream);
  2. ``objective.start_batch()``, then the adversary's inner loop ascends the objective over the
     adversary's own parameters;
  3. forward of the adversarial batch; one CE over ``cat(clean, adv)`` logits (``{"ce": ...}``), or
     over the adversarial logits only when not training on clean images (``{"ce_adv": ...}``).
+
+With ``joint_forward`` (``ADV.JOINT_FORWARD``) steps 1 and 3 become one forward of
+``cat([x, x̃])`` after the inner loop: clean and adversarial images share one BN batch, as public
+AdvStyle re-implementations do; by default they are two batches (DESIGN §2).
 """
 from __future__ import annotations
 
@@ -16,8 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Adversary, adversarial_mode
+from .base import Adversary
 from .build import build_adversary
+from .clean_pass import clean_taps
 from .objectives import OutputLoss
 from .slim import SLIM
 
@@ -39,28 +45,25 @@ def reuses_clean_taps(adversary: Adversary, train_on_clean: bool) -> bool:
     return train_on_clean and adversary.bn_mode == "train"
 
 
-@torch.no_grad()
-def clean_taps_in_adversary_mode(model: nn.Module, adversary: Adversary, x: torch.Tensor, taps) -> dict:
-    """Clean features in the adversary's mode, when no training pass can provide them."""
-    with adversarial_mode(model, adversary.bn_mode, adversary.update_bn):
-        return model(x, taps=taps)[1]
-
-
 def adversarial_losses(model: nn.Module, adversary: Adversary, objective, x: torch.Tensor, y: torch.Tensor,
-                       train_on_clean: bool, reuse_clean_taps: bool) -> dict[str, torch.Tensor]:
+                       train_on_clean: bool, reuse_clean_taps: bool,
+                       joint_forward: bool = False) -> dict[str, torch.Tensor]:
     """The losses of one training step; the caller backpropagates their sum and steps."""
     need = objective.clean_taps
-    logits_clean, clean_taps = None, {}
-    if train_on_clean:
+    separate_clean = train_on_clean and not joint_forward  # a clean training forward before the inner loop
+    logits_clean, taps = None, {}
+    if separate_clean:
         if need and reuse_clean_taps:
             logits_clean, taps = model(x, taps=need)
-            clean_taps = {k: v.detach() for k, v in taps.items()}
+            taps = {k: v.detach() for k, v in taps.items()}
         else:
             logits_clean = model(x)
-    if need and not clean_taps:
-        clean_taps = clean_taps_in_adversary_mode(model, adversary, x, need)
+    if need and not taps:
+        taps = clean_taps(model, adversary, x, need)
     objective.start_batch()
-    params = adversary.perturb(model, x, y, objective, clean_taps)
+    params = adversary.perturb(model, x, y, objective, taps)
+    if train_on_clean and joint_forward:
+        return {"ce": F.cross_entropy(adversary.joint_forward(model, x, params), torch.cat([y, y]))}
     logits_adv = adversary.forward(model, x, params)
     if logits_clean is None:
         return {"ce_adv": F.cross_entropy(logits_adv, y)}

@@ -51,12 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     batch = argparse.ArgumentParser(add_help=False)
     batch.add_argument("--batch-size", type=int, default=64, help="source images analysed")
     adv = argparse.ArgumentParser(add_help=False)
-    adv.add_argument("--adversary", default="", help="image adversary (default: the run's ADV.NAME, else advstyle)")
+    adv.add_argument("--adversary", default="", help="adversary (default: the run's ADV.NAME, else advstyle); "
+                     "perturbation needs an image adversary (advstyle, pgd)")
 
     s = sub.add_parser("perturbation", parents=[common, batch, adv],
                        help="per-tap feature change caused by the adversary, plain vs SLIM objective")
     s = sub.add_parser("gradients", parents=[common, batch, adv],
-                       help="pairwise cosine of adversarial input gradients, plain vs SLIM draws")
+                       help="pairwise cosine of the adversary's ascent directions (in its own parameter space; "
+                            "PGD: signed steps), plain vs SLIM draws, and SLIM's cosine to plain")
     s.add_argument("--draws", type=int, default=16)
     s = sub.add_parser("hessian", parents=[common, batch], help="Hutchinson trace of the loss Hessian per stage")
     s.add_argument("--samples", type=int, default=100, help="Rademacher vectors")
@@ -158,7 +160,7 @@ def _table(command: str, result: dict, runs) -> str:
                              f"{p['cosine']:>11.4f}{s['cosine']:>10.4f}")
         elif command == "gradients":
             lines.append(f"  mean pairwise cosine over {r['draws']} draws: plain {r['plain_pairwise_cosine']:.4f}, "
-                         f"SLIM {r['slim_pairwise_cosine']:.4f}; SLIM vs plain {r['slim_to_plain_cosine']:.4f}")
+                         f"SLIM {r['slim_pairwise_cosine']:.4f}; SLIM vs plain (cos_to_plain) {r['cos_to_plain']:.4f}")
         elif command == "hessian":
             for g, v in r.items():
                 lines.append(f"  {g:<12}{v['trace']:>14.3f} ± {v['stderr']:.3f}  ({v['num_params']} params)")

@@ -1,70 +1,74 @@
-"""Diversity of the adversary's gradients: plain output loss vs SLIM's stochastic objectives.
+"""Diversity of the adversary's ascent directions: plain output loss vs SLIM's stochastic objectives.
 
-From ``draws`` random starting points ``x̃_k`` of an image adversary (its random start, seeded
-``k``), the input-space gradient of the plain objective ``∇_x̃ CE(f(x̃), y)`` and of one SLIM draw
-``∇_x̃ J_SLIM`` (layer and λ re-drawn per ``k``) are taken per sample. Diversity is the mean
-pairwise cosine between the ``draws`` gradients of a sample (lower: more diverse directions),
-averaged over samples; the mean cosine of each SLIM gradient to the plain one at the same point
-says how far SLIM turns the ascent direction. Gradients are taken as in training (model in
-train mode, BN running statistics untouched).
+Directions are measured where the adversary moves: in its own parameter space (AdvStyle's
+(μ′, σ′), FeatAdvStyle's statistics shifts), and for PGD as the signed step ``sign(∇_δ J)`` it
+actually takes (``Adversary.ascent_direction``), not as input-space gradients.
+
+From ``draws`` random starting points of the adversary (its random start, seeded ``seed + k``), the
+direction of the plain objective and of one SLIM draw (layer and λ re-drawn per ``k``) are taken per
+sample. Diversity is the mean pairwise cosine between the ``draws`` directions of a sample (lower:
+more diverse), averaged over samples; ``cos_to_plain`` is the mean cosine of each SLIM direction to
+the plain one at the same point: how far SLIM turns the ascent. Directions are taken as in training
+(model in train mode, the adversary's BN mode) without ever updating BN running statistics.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from ..adversarial.base import adversarial_mode
-from ..adversarial.step import clean_taps_in_adversary_mode
+from ..adversarial.base import Adversary, adversarial_mode
+from ..adversarial.clean_pass import clean_taps, without_bn_updates
 
 
-def input_gradient(model, objective, x_start: torch.Tensor, y: torch.Tensor, clean_taps: dict) -> torch.Tensor:
-    """Per-sample flattened ``∇_x̃ objective`` at ``x_start`` (one objective step: fresh draw for SLIM)."""
-    x_start = x_start.detach().requires_grad_()
+def ascent_direction(model, adversary: Adversary, objective, x: torch.Tensor, y: torch.Tensor,
+                     start: list[torch.Tensor], clean: dict) -> torch.Tensor:
+    """Per-sample direction of one ascent step of ``objective`` from the adversary parameters ``start``
+    (one objective step: a fresh draw for SLIM), shape (batch, dim)."""
+    params = [p.detach().clone().requires_grad_() for p in start]
     taps = objective.begin_step()
-    out = model(x_start, taps=taps) if taps else model(x_start)
+    out = adversary.forward(model, x, params, taps=taps)
     logits, adv_taps = out if taps else (out, {})
-    loss = objective(logits, y, adv_taps, clean_taps)
-    return torch.autograd.grad(loss, x_start)[0].flatten(1)
+    grads = torch.autograd.grad(objective(logits, y, adv_taps, clean), params)
+    return adversary.ascent_direction(grads)
 
 
-def mean_pairwise_cosine(grads: torch.Tensor) -> torch.Tensor:
-    """``grads`` (draws, batch, dim) -> per sample, the mean cosine over pairs of distinct draws."""
-    g = F.normalize(grads.transpose(0, 1), dim=2)  # (batch, draws, dim)
+def mean_pairwise_cosine(directions: torch.Tensor) -> torch.Tensor:
+    """``directions`` (draws, batch, dim) -> per sample, the mean cosine over pairs of distinct draws."""
+    g = F.normalize(directions.transpose(0, 1), dim=2)  # (batch, draws, dim)
     sim = g @ g.transpose(1, 2)
     k = sim.shape[1]
     return (sim.sum(dim=(1, 2)) - sim.diagonal(dim1=1, dim2=2).sum(1)) / (k * (k - 1))
 
 
-def gradient_diversity(model, adversary, plain, slim, x: torch.Tensor, y: torch.Tensor, draws: int = 16,
+def gradient_diversity(model, adversary: Adversary, plain, slim, x: torch.Tensor, y: torch.Tensor, draws: int = 16,
                        seed: int = 0) -> dict:
     if draws < 2:
         raise ValueError("gradient diversity needs at least 2 draws")
-    if not hasattr(adversary, "generate"):
-        raise TypeError(f"{type(adversary).__name__} is not an image-level adversary (advstyle, pgd)")
+    adversary = without_bn_updates(adversary)
     was_training = model.training
     model.train()
-    plain_g, slim_g, layers = [], [], []
+    plain_d, slim_d, layers = [], [], []
     try:
-        clean_taps = clean_taps_in_adversary_mode(model, adversary, x, slim.clean_taps)
+        clean = clean_taps(model, adversary, x, slim.clean_taps)
         slim.start_batch()
-        with adversarial_mode(model, adversary.bn_mode, adversary.update_bn):
+        with adversarial_mode(model, adversary.bn_mode, update_bn=False):
             for k in range(draws):
                 with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
                     torch.manual_seed(seed + k)
-                    x_start = adversary.generate(x, adversary.init_params(model, x)).detach()
-                plain_g.append(input_gradient(model, plain, x_start, y, {}))
-                slim_g.append(input_gradient(model, slim, x_start, y, clean_taps))
+                    start = adversary.init_params(model, x)
+                plain_d.append(ascent_direction(model, adversary, plain, x, y, start, {}))
+                slim_d.append(ascent_direction(model, adversary, slim, x, y, start, clean))
                 layers.append(slim.layer)
     finally:
         model.train(was_training)
-    plain_g, slim_g = torch.stack(plain_g), torch.stack(slim_g)
-    plain_div, slim_div = mean_pairwise_cosine(plain_g), mean_pairwise_cosine(slim_g)
-    to_plain = F.cosine_similarity(slim_g, plain_g, dim=2)  # (draws, batch)
+    plain_d, slim_d = torch.stack(plain_d).float(), torch.stack(slim_d).float()
+    plain_div, slim_div = mean_pairwise_cosine(plain_d), mean_pairwise_cosine(slim_d)
+    to_plain = F.cosine_similarity(slim_d, plain_d, dim=2)  # (draws, batch)
     return {
-        "draws": draws, "batch_size": int(x.shape[0]),
+        "draws": draws, "batch_size": int(x.shape[0]), "space": adversary.direction_space,
         "plain_pairwise_cosine": plain_div.mean().item(), "plain_pairwise_cosine_std": plain_div.std().item(),
         "slim_pairwise_cosine": slim_div.mean().item(), "slim_pairwise_cosine_std": slim_div.std().item(),
-        "slim_to_plain_cosine": to_plain.mean().item(), "slim_to_plain_cosine_std": to_plain.std().item(),
+        "cos_to_plain": to_plain.mean().item(), "cos_to_plain_std": to_plain.std().item(),
         "slim_layers_drawn": layers,
         # per-sample values, for the histogram
         "plain_per_sample": plain_div.tolist(), "slim_per_sample": slim_div.tolist(),

@@ -3,8 +3,9 @@
 For a batch ``x`` and the adversarial batch ``x̃`` an adversary produces against the model, per tap
 ``l``: the relative change ``‖h_l(x̃) − h_l(x)‖ / ‖h_l(x)‖`` and ``cos(h_l(x̃), h_l(x))`` of the
 flattened per-sample features, averaged over the batch. The adversary runs its inner loop as in
-training (its own BN mode, no running-stat updates); the features are then read in eval mode, the
-model as it is deployed.
+training (its own BN mode; never updating BN running statistics, even for a run trained with
+``ADV.UPDATE_BN True``: analysing a model leaves it unchanged); the features are then read in eval
+mode, the model as it is deployed.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..adversarial.base import Adversary
-from ..adversarial.step import clean_taps_in_adversary_mode
+from ..adversarial.clean_pass import clean_taps, without_bn_updates
 
 
 @torch.no_grad()
@@ -44,15 +45,15 @@ def adversarial_batch(model: nn.Module, adversary: Adversary, objective, x: torc
     if not hasattr(adversary, "generate"):
         raise TypeError(f"{type(adversary).__name__} perturbs features, not images; this analysis needs an "
                         "image-level adversary (advstyle, pgd)")
+    adversary = without_bn_updates(adversary)
     was_training = model.training
-    model.train()  # as in a training step; adversarial_mode keeps the BN running statistics untouched
+    model.train()  # as in a training step; the BN running statistics stay untouched
     try:
         with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
             torch.manual_seed(seed)
-            need = objective.clean_taps
-            clean_taps = clean_taps_in_adversary_mode(model, adversary, x, need) if need else {}
+            taps = clean_taps(model, adversary, x, objective.clean_taps)
             objective.start_batch()
-            params = adversary.perturb(model, x, y, objective, clean_taps)
+            params = adversary.perturb(model, x, y, objective, taps)
     finally:
         model.train(was_training)
     return adversary.generate(x, params).detach()

@@ -41,7 +41,7 @@ def gradient_plot(per_model: dict[str, dict], path: str) -> str:
         bins = np.linspace(-1, 1, 41)
         ax.hist(r["plain_per_sample"], bins=bins, alpha=0.6, label=f"plain (mean {r['plain_pairwise_cosine']:.3f})")
         ax.hist(r["slim_per_sample"], bins=bins, alpha=0.6, label=f"SLIM (mean {r['slim_pairwise_cosine']:.3f})")
-        ax.set(title=label, xlabel=f"mean pairwise cosine of {r['draws']} input gradients", ylabel="samples")
+        ax.set(title=label, xlabel=f"mean pairwise cosine of {r['draws']} ascent directions", ylabel="samples")
         ax.legend(fontsize=8)
     return _save(fig, path)
 

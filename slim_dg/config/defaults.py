@@ -143,6 +143,9 @@ _C.ADV.STEP_SIZE = 2.0 / 255  # PGD: signed-gradient step in [0, 1] pixel units
 _C.ADV.RANDOM_START = 0.0
 _C.ADV.CLAMP = True  # keep adversarial images in the valid pixel range [0, 1]
 _C.ADV.TRAIN_ON = "clean+adv"  # clean+adv (augmentation) | adv (adversarial training)
+# clean+adv: one forward of cat([x, x_adv]) after the inner loop (one BN batch, as public AdvStyle
+# re-implementations do) instead of two (the default). See the README for the measured difference.
+_C.ADV.JOINT_FORWARD = False
 _C.ADV.FEAT_STAGES = [1, 2]  # FeatAdvStyle: backbone tap indices whose statistics are perturbed
 _C.ADV.BN_MODE = "train"  # train | eval: BN/dropout mode of the adversarial forward passes
 _C.ADV.UPDATE_BN = False  # let adversarial passes update BN running statistics

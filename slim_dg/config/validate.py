@@ -70,6 +70,7 @@ def _choice_error(key: str, value: str, valid) -> ConfigError:
 def validate_cfg(cfg: CN) -> None:
     """Raise ``ConfigError``/``KeyError`` naming what is wrong; fill in LODO source domains."""
     from ..adversarial.build import ADVERSARY_REGISTRY
+    from ..adversarial.slim import check_loss_and_range
     from ..data.build import DATASET_REGISTRY
     from ..data.transforms import TRAIN_TRANSFORMS
     from ..engine.build import TRAINER_REGISTRY
@@ -84,6 +85,10 @@ def validate_cfg(cfg: CN) -> None:
     if cfg.SLIM.LAMBDA_MIN > cfg.SLIM.LAMBDA_MAX:
         raise ConfigError(f"SLIM.LAMBDA_MIN ({cfg.SLIM.LAMBDA_MIN}) must not exceed SLIM.LAMBDA_MAX "
                           f"({cfg.SLIM.LAMBDA_MAX})")
+    try:
+        check_loss_and_range(cfg.SLIM.LOSS, cfg.SLIM.LAMBDA_MIN, cfg.SLIM.LAMBDA_MAX)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     for key, ok, rule in RANGES:
         if not ok(_get(cfg, key)):
             raise ConfigError(f"{key} must be {rule}, got {_get(cfg, key)!r}")

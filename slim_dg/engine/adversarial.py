@@ -33,10 +33,11 @@ class AdversarialTrainer(DGTrainer):
         self.train_on_clean = cfg.ADV.TRAIN_ON == "clean+adv"
         # clean taps can come from the training forward only if it runs in the adversary's BN mode
         self.reuse_clean_taps = reuses_clean_taps(self.adversary, self.train_on_clean)
+        self.joint_forward = cfg.ADV.JOINT_FORWARD
 
     def compute_losses(self, batch):
         return adversarial_losses(self.model, self.adversary, self.objective, batch["img"], batch["label"],
-                                  self.train_on_clean, self.reuse_clean_taps)
+                                  self.train_on_clean, self.reuse_clean_taps, self.joint_forward)
 
     def extra_state_dict(self) -> dict:
         return {"objective": self.objective.state_dict()}

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from ..adversarial.objectives import OutputLoss
 from ..adversarial.pgd import PGD
-from ..adversarial.step import clean_taps_in_adversary_mode
+from ..adversarial.clean_pass import clean_taps
 from ..utils.distributed import all_reduce_sum
 
 Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # normalised (x, y) -> normalised x̃
@@ -64,9 +64,8 @@ def pgd_attack(model: nn.Module, eps: float, steps: int, step_size: float, pixel
     objective = objective or OutputLoss()
 
     def attack(x, y):
-        need = objective.clean_taps
-        clean_taps = clean_taps_in_adversary_mode(model, adversary, x, need) if need else None
+        taps = clean_taps(model, adversary, x, objective.clean_taps)
         objective.start_batch()
-        return adversary.generate(x, adversary.perturb(model, x, y, objective, clean_taps))
+        return adversary.generate(x, adversary.perturb(model, x, y, objective, taps))
 
     return attack

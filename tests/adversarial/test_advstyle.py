@@ -1,11 +1,13 @@
 """AdvStyle contracts: style statistics, re-styling, clamping, gradient (not sign) ascent."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from slim_dg.adversarial.advstyle import style_of
+from slim_dg.adversarial.advstyle import SIGMA_FLOOR, AdvStyle, style_of
 from slim_dg.adversarial.base import adversarial_mode
 from slim_dg.adversarial.objectives import OutputLoss
 
@@ -81,3 +83,58 @@ def test_ascent_is_lr_times_gradient_not_its_sign():
     with torch.no_grad(), adversarial_mode(model, "train"):
         after = F.cross_entropy(model(adv.generate(x, params)), y)
     assert after > loss  # ascent
+
+
+# ---------------------------------------------------------------------------------------------
+# σ′ floor: no contrast inversion
+# ---------------------------------------------------------------------------------------------
+def _channel_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    a = a - a.mean(dim=(2, 3), keepdim=True)
+    b = b - b.mean(dim=(2, 3), keepdim=True)
+    return (a * b).sum(dim=(2, 3))
+
+
+def test_sigma_floor_after_a_large_random_start():
+    model = make_model()
+    x, _ = make_batch()
+    torch.manual_seed(0)
+    mu, sigma = make_advstyle(random_start=5.0).init_params(model, x)
+    assert sigma.min() == SIGMA_FLOOR  # the noise pushed some σ′ below zero: the floor binds
+    assert (sigma >= SIGMA_FLOOR).all() and sigma.requires_grad
+    torch.manual_seed(0)
+    mu_free = make_advstyle(random_start=5.0).init_params(model, x)[0]
+    assert torch.equal(mu, mu_free)  # μ′ is not constrained
+
+
+def test_sigma_floor_after_a_large_ascent_step():
+    model = make_model()
+    x, _ = make_batch()
+    adv = make_advstyle(random_start=0.0, clamp=False)
+    params = adv.init_params(model, x)
+    mu0 = params[0].detach().clone()
+    adv.ascend(x, params, [torch.ones_like(params[0]), torch.full_like(params[1], -10.0)])  # σ′ - 10 < 0
+    assert torch.equal(params[1], torch.full_like(params[1], SIGMA_FLOOR))
+    torch.testing.assert_close(params[0], mu0 + 1.0)
+    # the re-styled image keeps the contrast's sign in every channel (it is not inverted)
+    assert (_channel_correlation(adv.generate(x, params), x) > 0).all()
+
+
+def test_reference_config_starts_at_the_clean_style(tmp_path):
+    from slim_dg.config import get_cfg_defaults, merge_from_file
+
+    configs = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "configs")
+    cfgs = {}
+    for name in ("advstyle", "advstyle_reference"):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(f"_BASE_: [{configs}/datasets/digits_dg.yaml, {configs}/trainers/{name}.yaml]\n")
+        cfgs[name] = get_cfg_defaults()
+        merge_from_file(cfgs[name], str(path))
+    ours, ref = cfgs["advstyle"], cfgs["advstyle_reference"]
+    assert ours.ADV.RANDOM_START > 0 and ref.ADV.RANDOM_START == 0.0
+    model = make_model()
+    x, _ = make_batch()
+    torch.manual_seed(0)
+    params = AdvStyle.from_config(ref).init_params(model, x)
+    assert all(torch.equal(p, s) for p, s in zip(params, style_of(x)))  # exactly the clean style
+    ref.ADV.RANDOM_START = ours.ADV.RANDOM_START
+    assert ref == ours  # the random start is the only difference

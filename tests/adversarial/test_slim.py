@@ -82,6 +82,39 @@ def test_slim_rejects_bad_arguments():
         SLIM([1], sample_per="epoch")
 
 
+def test_reverse_is_refused_where_it_would_repeat_cosine():
+    """+cos weighted λ is -cos weighted -λ: over a symmetric λ range reverse and cosine draw the same
+    objectives, so that ablation is refused with the reason; a one-sided range makes them differ."""
+    h_adv, h_clean = torch.randn(4, 6), torch.randn(4, 6)
+    assert torch.equal(intermediate_loss(h_adv, h_clean, "reverse"), -intermediate_loss(h_adv, h_clean, "cosine"))
+    for lo, hi in ((-1.0, 1.0), (-0.3, 0.3)):
+        with pytest.raises(ValueError, match=r"same objectives as cosine.*SLIM.LAMBDA_MIN 0"):
+            SLIM([1], loss="reverse", lambda_min=lo, lambda_max=hi)
+    SLIM([1], loss="reverse", lambda_min=0.0, lambda_max=0.0)  # λ ≡ 0 is the plain method for every form
+    SLIM([1], loss="cosine")  # the symmetric default stays for the other forms
+    SLIM([1], loss="orthogonal")
+    # one-sided: reverse on [0, 1] pulls back where cosine on [0, 1] pushes away, draw for draw
+    rev, cos = (SLIM([1], loss=k, lambda_min=0.0, lambda_max=1.0, seed=4) for k in ("reverse", "cosine"))
+    logits, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    for _ in range(3):
+        rev.begin_step(), cos.begin_step()
+        ce = F.cross_entropy(logits, y)
+        r, c = rev(logits, y, {1: h_adv}, {1: h_clean}) - ce, cos(logits, y, {1: h_adv}, {1: h_clean}) - ce
+        assert rev.lam == cos.lam > 0 and torch.allclose(r, -c) and not torch.allclose(r, c)
+
+
+def test_reverse_rule_is_checked_with_the_config():
+    from slim_dg.config import ConfigError, get_cfg_defaults, validate_cfg
+
+    cfg = get_cfg_defaults()
+    cfg.TRAINER.NAME, cfg.SLIM.LOSS = "AdvStyleSLIM", "reverse"
+    cfg.DATASET.TARGET_DOMAINS = ["texture"]
+    with pytest.raises(ConfigError, match="reverse.*same objectives as cosine"):
+        validate_cfg(cfg)
+    cfg.SLIM.LAMBDA_MIN = 0.0
+    validate_cfg(cfg)
+
+
 def test_slim_needs_both_taps():
     s = SLIM([2], lambda_min=1, lambda_max=1)
     s.begin_step()

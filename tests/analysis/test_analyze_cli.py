@@ -41,6 +41,8 @@ def test_subcommand_writes_json_and_png(runs, tmp_path, command, capsys):
     assert main([command, "--model-dir", *runs, "--output-dir", out, *COMMANDS[command]]) == 0
     doc = json.load(open(os.path.join(out, f"{command}.json")))
     assert doc["command"] == command and set(doc["results"]) == set(runs)
+    if command == "gradients":  # the mean cosine of SLIM's ascent direction to the plain one, per run
+        assert all(-1 <= r["cos_to_plain"] <= 1 for r in doc["results"].values())
     png = os.path.join(out, f"{command}.png")
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(png) > 5000
     printed = capsys.readouterr().out

@@ -94,9 +94,9 @@ def test_truncated_newest_checkpoint_falls_back_to_the_previous(reference, tmp_p
 
 def test_resume_with_a_changed_config_names_the_keys(reference, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        main(["--resume", reference, "OPTIM.LR", "0.5", "SLIM.LOSS", "reverse"])
+        main(["--resume", reference, "OPTIM.LR", "0.5", "SLIM.LOSS", "orthogonal"])
     err = capsys.readouterr().err
-    assert "OPTIM.LR: 0.001 -> 0.5" in err and "SLIM.LOSS: 'cosine' -> 'reverse'" in err and "--force" in err
+    assert "OPTIM.LR: 0.001 -> 0.5" in err and "SLIM.LOSS: 'cosine' -> 'orthogonal'" in err and "--force" in err
 
 
 @pytest.mark.parametrize("which", ["3", "best", "model-epoch1-step4.pt", None])

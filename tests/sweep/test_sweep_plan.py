@@ -55,17 +55,17 @@ def test_lodo_every_domain_is_a_target_once_per_seed(tmp_path):
 def test_grid_points_get_their_own_dirs_and_overrides(tmp_path, fake_train, capsys):
     out = str(tmp_path / "out")
     args = ["--config-file", SLIM, "--seeds", "1", "--targets", "texture", "--output-dir", out,
-            "--grid", "SLIM.LOSS=cosine,reverse", "--opts", "OPTIM.MAX_EPOCH", "1"]
+            "--grid", "SLIM.LOSS=cosine,orthogonal", "--opts", "OPTIM.MAX_EPOCH", "1"]
     assert main([*args, "--dry-run"]) == 0
     listing = capsys.readouterr().out
     assert "2 runs: 0 done, 2 to run" in listing
-    for loss in ("cosine", "reverse"):
+    for loss in ("cosine", "orthogonal"):
         assert os.path.join(out, "digits_dg", "advstyle_slim", f"SLIM.LOSS={loss}", "texture", "seed1") in listing
     assert not os.path.exists(out)  # a dry run creates nothing
     assert main(args) == 0
     base = os.path.join(out, "digits_dg", "advstyle_slim")
-    assert sorted(os.listdir(base)) == ["SLIM.LOSS=cosine", "SLIM.LOSS=reverse"]
-    for loss in ("cosine", "reverse"):
+    assert sorted(os.listdir(base)) == ["SLIM.LOSS=cosine", "SLIM.LOSS=orthogonal"]
+    for loss in ("cosine", "orthogonal"):
         (argv,) = _calls(os.path.join(base, f"SLIM.LOSS={loss}", "texture", "seed1"))
         assert argv[-4:] == ["OPTIM.MAX_EPOCH", "1", "SLIM.LOSS", loss]  # fixed --opts, then the grid point
         assert argv[argv.index("--target-domains") + 1] == "texture" and "--source-domains" not in argv

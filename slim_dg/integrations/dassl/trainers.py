@@ -52,13 +52,14 @@ class SLIMDGTrainerX(TrainerX):
                                                                        self.adversary_name, self.use_slim)
         self.train_on_clean = cfg.ADV.TRAIN_ON == "clean+adv"
         self.reuse_clean_taps = reuses_clean_taps(self.adversary, self.train_on_clean)
+        self.joint_forward = cfg.ADV.JOINT_FORWARD
         print(f"Adversary: {type(self.adversary).__name__}; objective: {type(self.objective).__name__}; "
               f"training on {cfg.ADV.TRAIN_ON}")
 
     def forward_backward(self, batch):
         x, y, _domain = self.parse_batch_train(batch)
         losses = adversarial_losses(self.model, self.adversary, self.objective, x, y, self.train_on_clean,
-                                    self.reuse_clean_taps)
+                                    self.reuse_clean_taps, self.joint_forward)
         loss = sum(losses.values())
         self.model_backward_and_update(loss)  # Dassl's: raises FloatingPointError on a non-finite loss
         if (self.batch_idx + 1) == self.num_batches:
