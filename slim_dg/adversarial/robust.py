@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import Registry
-from .base import Adversary, adversarial_mode
+from .base import Adversary, adversarial_mode, inner_loop_model
 from .objectives import OutputLoss
 from .robust_objectives import BoostedCE, KLToClean, mart_loss, trades_loss
 
@@ -115,13 +115,14 @@ def robust_losses(model: nn.Module, adversary: Adversary, objective, method: Rob
     """The losses of one training step; the caller backpropagates their sum and steps."""
     need_taps = list(objective.clean_taps)
     target, clean_taps = y, {}
+    inner = inner_loop_model(model)  # bare and uncompiled; the training forwards stay on ``model``
     if method.inner_uses_clean or need_taps:
         only_slim = not method.inner_uses_clean
         with _forked_rng(x.device) if only_slim else contextlib.nullcontext():
-            logits, clean_taps = clean_pass(model, adversary, x, need_taps)
+            logits, clean_taps = clean_pass(inner, adversary, x, need_taps)
         target = method.inner_target(logits, y)
     objective.start_batch()
-    params = adversary.perturb(model, x, target, objective, clean_taps)
+    params = adversary.perturb(inner, x, target, objective, clean_taps)
     x_adv = adversary.generate(x, params)
     logits_clean = model(x) if method.outer_uses_clean else None
     return method.outer(logits_clean, model(x_adv), y)

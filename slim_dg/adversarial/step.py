@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Adversary, adversarial_mode
+from .base import Adversary, adversarial_mode, inner_loop_model
 from .build import build_adversary
 from .objectives import OutputLoss
 from .slim import SLIM
@@ -57,10 +57,11 @@ def adversarial_losses(model: nn.Module, adversary: Adversary, objective, x: tor
             clean_taps = {k: v.detach() for k, v in taps.items()}
         else:
             logits_clean = model(x)
+    inner = inner_loop_model(model)  # bare and uncompiled; the training forwards stay on ``model``
     if need and not clean_taps:
-        clean_taps = clean_taps_in_adversary_mode(model, adversary, x, need)
+        clean_taps = clean_taps_in_adversary_mode(inner, adversary, x, need)
     objective.start_batch()
-    params = adversary.perturb(model, x, y, objective, clean_taps)
+    params = adversary.perturb(inner, x, y, objective, clean_taps)
     logits_adv = adversary.forward(model, x, params)
     if logits_clean is None:
         return {"ce_adv": F.cross_entropy(logits_adv, y)}
