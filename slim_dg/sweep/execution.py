@@ -31,8 +31,11 @@ def train_script() -> str:
     return path
 
 
-def train_command(run: Run, state: str, script: str | None = None) -> list[str]:
+def train_command(run: Run, state: str, script: str | None = None, nproc: int = 1) -> list[str]:
+    """The training command; with ``nproc`` > 1, one DDP process per GPU under ``torchrun``."""
     cmd = [sys.executable, script or train_script()]
+    if nproc > 1:
+        cmd[1:1] = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
     if state == RESUME:  # the run's own config.yaml: the sweep checked it matches
         return cmd + run.plugin_args() + ["--resume", run.run_dir]
     return cmd + (["--overwrite"] if state == RESTART else []) + run.train_args()
@@ -65,15 +68,15 @@ def _clear_stale(run_dir: str) -> None:
 
 
 def execute(run: Run, env: dict | None = None, on_start: Callable[[subprocess.Popen], None] | None = None,
-            script: str | None = None) -> Outcome:
-    """Run (or resume, or skip) one run with ``script`` (default: ``train_script()``); never raises
-    for a failed training, returns its exit code."""
+            script: str | None = None, nproc: int = 1) -> Outcome:
+    """Run (or resume, or skip) one run with ``script`` (default: ``train_script()``) in ``nproc``
+    processes; never raises for a failed training, returns its exit code."""
     state, _ = run_state(run)
     if state == DONE:
         return Outcome(run, DONE, 0)
     if state == RESTART:
         _clear_stale(run.run_dir)
-    cmd = train_command(run, state, script)
+    cmd = train_command(run, state, script, nproc)
     os.makedirs(os.path.dirname(run.run_dir), exist_ok=True)
     tic = time.perf_counter()
     gpu = (env or os.environ).get("CUDA_VISIBLE_DEVICES")
