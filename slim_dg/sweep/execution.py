@@ -68,9 +68,10 @@ def _clear_stale(run_dir: str) -> None:
 
 
 def execute(run: Run, env: dict | None = None, on_start: Callable[[subprocess.Popen], None] | None = None,
-            script: str | None = None, nproc: int = 1) -> Outcome:
+            script: str | None = None, nproc: int = 1, cpus: list[int] | None = None) -> Outcome:
     """Run (or resume, or skip) one run with ``script`` (default: ``train_script()``) in ``nproc``
-    processes; never raises for a failed training, returns its exit code."""
+    processes, on the CPUs ``cpus`` (default: this process's); never raises for a failed training,
+    returns its exit code."""
     state, _ = run_state(run)
     if state == DONE:
         return Outcome(run, DONE, 0)
@@ -84,8 +85,10 @@ def execute(run: Run, env: dict | None = None, on_start: Callable[[subprocess.Po
         log.write(f"==== {datetime.datetime.now():%Y-%m-%d %H:%M:%S} sweep: {state} on {os.uname().nodename}"
                   f"{'' if gpu is None else ' CUDA_VISIBLE_DEVICES=' + gpu}\n$ {shlex.join(cmd)}\n")
         log.flush()
+        # the training sizes its loader workers by its CPU affinity (DATALOADER.NUM_WORKERS -1)
+        pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus and hasattr(os, "sched_setaffinity") else None
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=run.cwd,
-                                env=env)
+                                env=env, preexec_fn=pin)
         if on_start is not None:
             on_start(proc)
         returncode = proc.wait()
