@@ -217,6 +217,8 @@ def main(argv=None):
         erm = build_trainer(trainer_cfg(args, "erm", out_dir))
         batch = next(iter(erm.train_loader))  # one real, normalised batch, kept in (page-locked) memory
         batch.pop("skipped", None)
+        if batch["img"].dtype == torch.uint8:  # a GPU's training loader leaves normalising to the step
+            batch["img"] = erm.train_loader.collate_fn.normalize(batch["img"])
         if erm.device.type == "cuda":
             batch = {k: v.pin_memory() for k, v in batch.items()}
         steps = {"(a) bare timm": bare_timm_step(erm, batch), "(b) ERM": our_step(erm, batch)}

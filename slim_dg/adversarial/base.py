@@ -9,11 +9,14 @@ sees the inner loop. Batch-norm running statistics are frozen during adversarial
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Iterator, Sequence
 
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..utils.distributed import unwrap
 
 
 @contextlib.contextmanager
@@ -38,6 +41,28 @@ def adversarial_mode(model: nn.Module, bn_mode: str = "train", update_bn: bool =
             m.training = training
 
 
+class _Eager:
+    """A model called through its Python ``forward``: never its compiled call (``TRAIN.COMPILE``),
+    whose backward would also compute the weight gradients the inner loop throws away and which
+    compiles a graph per tap set; attributes (``backbone``, ``modules()``, ...) pass through."""
+
+    def __init__(self, module: nn.Module):
+        self.module = module
+
+    def __call__(self, *args, **kwargs):
+        return self.module.forward(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.module, name)
+
+
+def inner_loop_model(model: nn.Module) -> _Eager:
+    """What the inner loop and the clean-tap pass call: the bare model, uncompiled. Through DDP every
+    forward would broadcast the BN buffers (K + 2 broadcasts a step); the inner loop needs none of
+    DDP (its gradients are the adversary's own), and the training forwards still go through it."""
+    return _Eager(unwrap(model))
+
+
 class Adversary:
     """Subclasses implement ``init_params``, ``forward`` and ``ascend``; ``perturb`` is the loop.
 
@@ -49,6 +74,7 @@ class Adversary:
     grad_scaler: torch.amp.GradScaler | None = None
     #: what ``ascent_direction`` measures (recorded by the gradient-diversity analysis)
     direction_space: str = "gradient wrt the adversary's parameters"
+    overflowed_steps: torch.Tensor | int = 0  # inner steps left out for a float16 overflow (under grad_scaler)
 
     def __init__(self, steps: int = 1, bn_mode: str = "train", update_bn: bool = False):
         self.steps = steps
@@ -97,14 +123,20 @@ class Adversary:
         return [p.detach() for p in params]
 
     def gradients(self, loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """d loss / d params, through the loss scale of ``grad_scaler`` when one is enabled."""
+        """d loss / d params, through the loss scale of ``grad_scaler`` when one is enabled.
+
+        Everything stays on the device (no ``get_scale()``, no ``.item()``): an inner step must not
+        wait for the GPU. An overflow in any gradient leaves all parameters put for this step, and is
+        counted in ``overflowed_steps`` (the trainer logs it)."""
         scaler = self.grad_scaler
         if scaler is None or not scaler.is_enabled():
             return list(torch.autograd.grad(loss, params))
-        scale = scaler.get_scale()
+        scale = scaler.scale(torch.ones((), device=loss.device))  # the scale as a device tensor
         grads = torch.autograd.grad(loss * scale, params)
-        # an overflow at this scale (the training step's scaler lowers it next): this step stays put
-        return [torch.where(torch.isfinite(g).all(), g / scale, torch.zeros_like(g)) for g in grads]
+        # one joint check: at this scale (the training step's scaler lowers it next) all stay put
+        finite = torch.stack([torch.isfinite(g).all() for g in grads]).all()
+        self.overflowed_steps = self.overflowed_steps + (~finite).int()
+        return [torch.where(finite, g / scale, torch.zeros_like(g)) for g in grads]
 
 
 class ImageAdversary(Adversary):
@@ -120,8 +152,21 @@ class ImageAdversary(Adversary):
         return model(torch.cat([x, self.generate(x, params)]))
 
 
+@functools.lru_cache(maxsize=64)
+def channel_constant(values: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``values`` as a (1, C, 1, 1) tensor on ``device``, built once per (values, dtype, device):
+    building it from a list on a GPU is a host-to-device copy that waits, every call."""
+    with torch.inference_mode(False):  # a cached inference tensor could not be saved for a later backward
+        return torch.tensor(values, dtype=dtype, device=device).view(1, -1, 1, 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _bounds(mean: tuple[float, ...], std: tuple[float, ...], dtype: torch.dtype, device: torch.device):
+    m, s = channel_constant(mean, dtype, device), channel_constant(std, dtype, device)
+    with torch.inference_mode(False):
+        return (0 - m) / s, (1 - m) / s
+
+
 def pixel_bounds(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
     """Where pixel values 0 and 1 land after ``Normalize(mean, std)``, shaped to broadcast over ``x``."""
-    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    return (0 - m) / s, (1 - m) / s
+    return _bounds(tuple(mean), tuple(std), x.dtype, x.device)

@@ -34,9 +34,12 @@ def _stat_dims(h: torch.Tensor) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 def restyle(h: torch.Tensor, a_mu: torch.Tensor, a_sigma: torch.Tensor) -> torch.Tensor:
     dims, shape = _stat_dims(h)
-    mu = h.mean(dim=dims, keepdim=True).detach()
-    sigma = (h.var(dim=dims, keepdim=True) + _EPS).sqrt().detach()
-    return h + a_sigma.view(shape) * (h - mu) + a_mu.view(shape) * sigma
+    # statistics in float32: under float16 autocast a variance above 65504 would be inf
+    h32 = h.detach().float()
+    mu = h32.mean(dim=dims, keepdim=True)
+    sigma = (h32.var(dim=dims, keepdim=True) + _EPS).sqrt()
+    out = h + a_sigma.view(shape) * (h - mu.to(h.dtype)) + a_mu.view(shape) * sigma
+    return out.to(h.dtype)
 
 
 @ADVERSARY_REGISTRY.register(name="feat_advstyle")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import ImageAdversary, pixel_bounds
+from .base import ImageAdversary, channel_constant, pixel_bounds
 from .build import ADVERSARY_REGISTRY
 
 
@@ -30,7 +30,7 @@ class PGD(ImageAdversary):
                    bn_mode=a.BN_MODE, update_bn=a.UPDATE_BN)
 
     def _std(self, x):
-        return torch.tensor(self.pixel_std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        return channel_constant(self.pixel_std, x.dtype, x.device)
 
     @torch.no_grad()
     def _project(self, x, delta):

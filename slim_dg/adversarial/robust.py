@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import Registry
-from .base import Adversary
+from .base import Adversary, inner_loop_model
 from .clean_pass import clean_pass
 from .objectives import OutputLoss
 from .robust_objectives import BoostedCE, KLToClean, mart_loss, trades_loss
@@ -101,11 +101,12 @@ def robust_losses(model: nn.Module, adversary: Adversary, objective, method: Rob
     """The losses of one training step; the caller backpropagates their sum and steps."""
     need_taps = list(objective.clean_taps)
     target, clean_taps = y, {}
+    inner = inner_loop_model(model)  # bare and uncompiled; the training forwards stay on ``model``
     if method.inner_uses_clean or need_taps:
-        logits, clean_taps = clean_pass(model, adversary, x, need_taps, method_pass=method.inner_uses_clean)
+        logits, clean_taps = clean_pass(inner, adversary, x, need_taps, method_pass=method.inner_uses_clean)
         target = method.inner_target(logits, y)
     objective.start_batch()
-    params = adversary.perturb(model, x, target, objective, clean_taps)
+    params = adversary.perturb(inner, x, target, objective, clean_taps)
     x_adv = adversary.generate(x, params)
     logits_clean = model(x) if method.outer_uses_clean else None
     return method.outer(logits_clean, model(x_adv), y)

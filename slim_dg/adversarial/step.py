@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Adversary
+from .base import Adversary, inner_loop_model
 from .build import build_adversary
 from .clean_pass import clean_taps
 from .objectives import OutputLoss
@@ -58,10 +58,11 @@ def adversarial_losses(model: nn.Module, adversary: Adversary, objective, x: tor
             taps = {k: v.detach() for k, v in taps.items()}
         else:
             logits_clean = model(x)
+    inner = inner_loop_model(model)  # bare and uncompiled; the training forwards stay on ``model``
     if need and not taps:
-        taps = clean_taps(model, adversary, x, need)
+        taps = clean_taps(inner, adversary, x, need)
     objective.start_batch()
-    params = adversary.perturb(model, x, y, objective, taps)
+    params = adversary.perturb(inner, x, y, objective, taps)
     if train_on_clean and joint_forward:
         return {"ce": F.cross_entropy(adversary.joint_forward(model, x, params), torch.cat([y, y]))}
     logits_adv = adversary.forward(model, x, params)

@@ -98,6 +98,12 @@ def validate_cfg(cfg: CN) -> None:
     elif getattr(trainer_cls, "adversary_name", None) == "":
         raise ConfigError(f"TRAINER.NAME {cfg.TRAINER.NAME} needs ADV.NAME. Available: "
                           f"{', '.join(ADVERSARY_REGISTRY.names())}")
+    adversary = getattr(trainer_cls, "adversary_name", "") or cfg.ADV.NAME
+    if cfg.TRAIN.COMPILE and adversary == "feat_advstyle":
+        # tests/adversarial/test_compile_feat_advstyle.py shows the hooks being ignored
+        raise ConfigError("TRAIN.COMPILE True cannot train FeatAdvStyle: its stage edits are forward hooks added "
+                          "after the compiled model's first call, which torch.compile does not see, so the "
+                          "adversarial pass would silently be the clean one. Set TRAIN.COMPILE False.")
     check_backbone_name(cfg.MODEL.BACKBONE.NAME)
     dataset_cls = DATASET_REGISTRY.get(cfg.DATASET.NAME)
     # a dataset with fixed roles (WILDS' official split) fills in empty source/target lists itself

@@ -164,13 +164,16 @@ def collate_skipping(items: list[dict | None], normalize: BatchNormalize | None 
 
 
 class Collate:
-    """``collate_skipping`` with batch normalisation, as a picklable object for worker processes."""
+    """``collate_skipping`` with batch normalisation, as a picklable object for worker processes.
+    With ``in_workers=False`` the images stay uint8 and the consumer applies ``normalize`` after
+    moving them to its device."""
 
-    def __init__(self, normalize: BatchNormalize):
+    def __init__(self, normalize: BatchNormalize, in_workers: bool = True):
         self.normalize = normalize
+        self.in_workers = in_workers
 
     def __call__(self, items: list[dict | None]) -> dict:
-        return collate_skipping(items, self.normalize)
+        return collate_skipping(items, self.normalize if self.in_workers else None)
 
 
 def available_cpus() -> int:
@@ -184,6 +187,12 @@ def resolve_num_workers(num_workers: int) -> int:
     if num_workers >= 0:
         return num_workers
     return max(0, min(8, available_cpus() // get_local_world_size() - 1))
+
+
+def normalizes_on_device(cfg) -> bool:
+    """Whether the training loader hands over uint8 images, normalised on the GPU by the trainer
+    (``DGTrainer.run_step``): a quarter of float32's bytes through PCIe, and no float work in the workers."""
+    return bool(cfg.USE_CUDA) and torch.cuda.is_available()
 
 
 def _loader(cfg, data: list[Datum], transform, dataset: DGDataset, batch_size: int, sampler=None,
@@ -202,7 +211,7 @@ def _loader(cfg, data: list[Datum], transform, dataset: DGDataset, batch_size: i
         batch_size=batch_size,
         sampler=sampler,
         num_workers=workers,
-        collate_fn=Collate(BatchNormalize.from_config(cfg)),
+        collate_fn=Collate(BatchNormalize.from_config(cfg), in_workers=not (train and normalizes_on_device(cfg))),
         pin_memory=cfg.USE_CUDA and torch.cuda.is_available(),  # page-locked: async host-to-GPU copies
         persistent_workers=workers > 0,  # started once per run, not at every epoch and evaluation
         prefetch_factor=cfg.DATALOADER.PREFETCH_FACTOR if workers > 0 else None,

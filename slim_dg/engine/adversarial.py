@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import torch
+
 from ..adversarial.build import NAMED_TRAINERS
 from ..adversarial.step import adversarial_losses, build_adversary_and_objective, reuses_clean_taps
 from .build import TRAINER_REGISTRY
@@ -38,6 +40,10 @@ class AdversarialTrainer(DGTrainer):
     def compute_losses(self, batch):
         return adversarial_losses(self.model, self.adversary, self.objective, batch["img"], batch["label"],
                                   self.train_on_clean, self.reuse_clean_taps, self.joint_forward)
+
+    def step_metrics(self):
+        # float16: inner steps left out for an overflow so far (a count on the device, no sync)
+        return {"inner_overflows": torch.as_tensor(self.adversary.overflowed_steps)} if self.scaler.is_enabled() else {}
 
     def extra_state_dict(self) -> dict:
         return {"objective": self.objective.state_dict()}

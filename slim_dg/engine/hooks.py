@@ -16,7 +16,7 @@ import time
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from ..utils.distributed import any_process, is_main_process
+from ..utils.distributed import any_process, is_distributed, is_main_process
 from .checkpoint import BEST, CHECKPOINT_DIR, checkpoint_name, prune_checkpoints, save_checkpoint
 from .train_loop import HookBase
 
@@ -132,13 +132,15 @@ class EvalHook(HookBase):
 
 class SignalHook(HookBase):
     """SIGINT/SIGTERM finish the current step, save a checkpoint and exit, so ``--resume`` continues.
-    Under DDP the processes agree after every step whether any of them got one, so all stop at
-    the same step (torchrun forwards the signal to each, but not at the same instant)."""
+    Under DDP the processes agree whether any of them got one (torchrun forwards the signal to each,
+    but not at the same instant), so all stop at the same step. That agreement is a collective, a
+    device synchronisation: it is asked every ``period`` steps and at every epoch's end, not every step."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, checkpointer: CheckpointHook):
+    def __init__(self, checkpointer: CheckpointHook, period: int = 1):
         self.checkpointer = checkpointer
+        self.period = max(1, period)
         self.received: int | None = None
         self.previous: dict = {}
 
@@ -157,7 +159,9 @@ class SignalHook(HookBase):
         return SystemExit(128 + (self.received if self.received is not None else signal.SIGTERM))
 
     def after_step(self) -> None:
-        if self.trainer.step_in_epoch < self.trainer.iters_per_epoch and self._stop():
+        t = self.trainer
+        due = not is_distributed() or t.iter % self.period == 0  # one process: a free check, every step
+        if due and t.step_in_epoch < t.iters_per_epoch and self._stop():
             self.checkpointer.save_periodic()
             raise self._exit()
 
@@ -235,7 +239,7 @@ def build_hooks(cfg, output_dir: str) -> list[HookBase | None]:
         checkpointer,
         EvalHook(cfg.TRAIN.EVAL_FREQ, writer, checkpointer),
         # after the checkpointer: a signal at an epoch's end is saved once the epoch is complete
-        SignalHook(checkpointer),
+        SignalHook(checkpointer, cfg.TRAIN.PRINT_FREQ),
         # the writer last: it closes TensorBoard after everyone has logged
         writer,
     ]

@@ -147,11 +147,25 @@ def _check_output_dir(cfg: CN, args: argparse.Namespace) -> None:
                               "or choose another --output-dir.")
 
 
-def _checkpoint_for_eval(run_dir: str, which: str | None, device) -> tuple[str, dict]:
+def _checkpoint_for_eval(run_dir: str, which: str | None) -> tuple[str, dict]:
     if which is None:
-        return load_newest_valid(run_dir, device)
+        return load_newest_valid(run_dir)
     path = find_checkpoint(run_dir, which)
-    return path, load_checkpoint(path, device)
+    return path, load_checkpoint(path)
+
+
+def load_run_checkpoint(trainer, args: argparse.Namespace) -> str:
+    """Load the checkpoint ``--resume``/``--eval-only`` names into ``trainer``; returns its path.
+
+    It is read onto the CPU whatever the trainer's device: the random states in it must be CPU
+    tensors (``torch.set_rng_state`` refuses CUDA ones), and ``load_state_dict`` copies the model's
+    and the optimizer's tensors onto the device their parameters live on."""
+    if args.eval_only:
+        path, state = _checkpoint_for_eval(args.model_dir, args.load_epoch)
+    else:
+        path, state = load_newest_valid(args.resume)
+    trainer.load_state_dict(state)
+    return path
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -190,13 +204,8 @@ def _run(args: argparse.Namespace, cfg: CN) -> dict:
         provenance = make_provenance(cfg, trainer.device, trainer.amp_dtype, trainer.dataset,
                                      get_world_size()) if main_process else None
         start_epoch = start_step = 0
-        ckpt_dir = args.model_dir if args.eval_only else args.resume
-        if ckpt_dir:
-            if args.eval_only:
-                path, state = _checkpoint_for_eval(ckpt_dir, args.load_epoch, trainer.device)
-            else:
-                path, state = load_newest_valid(ckpt_dir, trainer.device)
-            trainer.load_state_dict(state)
+        if args.eval_only or args.resume:
+            path = load_run_checkpoint(trainer, args)
             start_epoch, start_step = trainer.epoch, trainer.step_in_epoch
             logger.info("Loaded %s (%d epochs and %d steps done)", path, start_epoch, start_step)
     except BaseException as e:

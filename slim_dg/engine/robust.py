@@ -16,11 +16,13 @@ import logging
 import os
 from typing import ClassVar
 
+import torch
+
 from ..adversarial.build import build_adversary
 from ..adversarial.robust import build_method, robust_losses
 from ..adversarial.slim import SLIM
 from ..evaluation.adversarial import attack_accuracy, pgd_attack
-from ..utils.distributed import is_main_process, unwrap
+from ..utils.distributed import broadcast_buffers, is_main_process, unwrap
 from .build import TRAINER_REGISTRY
 from .checkpoint import CHECKPOINT_DIR, save_checkpoint
 from .train_loop import HookBase
@@ -46,7 +48,9 @@ class RobustValHook(HookBase):
     def evaluate(self, epochs_done: int) -> None:
         t = self.trainer
         cfg = t.cfg
+        t.check_finite()
         model = unwrap(t.model)
+        broadcast_buffers(model, t.device)  # every process attacks with rank 0's BN statistics
         attack = pgd_attack(model, cfg.ADV.EPS, self.steps, cfg.ADV.STEP_SIZE, cfg.INPUT.PIXEL_MEAN,
                             cfg.INPUT.PIXEL_STD)
         val = {}
@@ -101,6 +105,10 @@ class RobustTrainer(DGTrainer):
 
     def compute_losses(self, batch):
         return robust_losses(self.model, self.adversary, self.objective, self.method, batch["img"], batch["label"])
+
+    def step_metrics(self):
+        # float16: inner steps left out for an overflow so far (a count on the device, no sync)
+        return {"inner_overflows": torch.as_tensor(self.adversary.overflowed_steps)} if self.scaler.is_enabled() else {}
 
     def extra_state_dict(self) -> dict:
         return {"objective": self.objective.state_dict()}

@@ -20,8 +20,8 @@ from ..config.hashing import config_hash
 from ..data.build import build_data_loaders, build_dataset
 from ..evaluation import evaluate_domains
 from ..modeling import build_model
-from ..utils.distributed import (DistributedDataParallel, all_gather_object, broadcast_buffers, get_rank,
-                                 get_world_size, is_distributed, local_cuda_index, unwrap)
+from ..utils.distributed import (DistributedDataParallel, all_gather_object, all_processes, broadcast_buffers,
+                                 get_rank, get_world_size, is_distributed, local_cuda_index, unwrap)
 from ..utils.seed import set_seed
 from .checkpoint import get_rng_state, set_rng_state
 from .hooks import build_hooks
@@ -31,6 +31,7 @@ from .train_loop import TrainerBase
 logger = logging.getLogger(__name__)
 
 AMP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+MIN_TRAIN_BATCH = 2  # train-mode batch norm needs two values per channel (a 1x1 map of one image has one)
 
 
 def select_device(cfg) -> torch.device:
@@ -57,6 +58,8 @@ class DGTrainer(TrainerBase):
     amp_dtype: torch.dtype | None = None
     memory_format: torch.memory_format = torch.contiguous_format
     scaler: torch.amp.GradScaler = torch.amp.GradScaler("cpu", enabled=False)
+    skip_bad_images: bool = False
+    _unchecked: tuple = ()  # (iteration, epoch, total, losses) of steps whose losses are not yet checked finite
 
     def __init__(self, cfg):
         super().__init__()
@@ -90,11 +93,16 @@ class DGTrainer(TrainerBase):
             self.iters_per_epoch = min(self.iters_per_epoch, cfg.TRAIN.MAX_ITERS_PER_EPOCH)
         self.last_eval: dict = {}
         self.skipped_images = 0  # unreadable training images left out (DATALOADER.ON_BAD_IMAGE skip)
+        self.skip_bad_images = cfg.DATALOADER.ON_BAD_IMAGE == "skip"
         self.register_hooks(build_hooks(cfg, cfg.OUTPUT_DIR))
 
     # -- what a method implements -------------------------------------------------------------
     def compute_losses(self, batch: dict) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def step_metrics(self) -> dict[str, torch.Tensor]:
+        """Tensors the writer logs with the losses (e.g. an adversary's counters); read at log steps only."""
+        return {}
 
     # -- the loop ------------------------------------------------------------------------------
     def epoch_batches(self):
@@ -106,22 +114,52 @@ class DGTrainer(TrainerBase):
     def run_step(self, batch: dict) -> dict[str, float]:
         assert self.model.training, "run_step needs the model in train mode"
         self.skipped_images += int(batch.pop("skipped", 0))
-        if "img" not in batch:  # every image of the batch was unreadable (and skipped)
+        if not self._trainable_everywhere(batch):
             return {}
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        if batch["img"].dtype == torch.uint8:  # a GPU's loader hands over uint8 (normalizes_on_device)
+            batch["img"] = self.train_loader.collate_fn.normalize(batch["img"])
         if self.memory_format is not torch.contiguous_format:
             batch["img"] = batch["img"].contiguous(memory_format=self.memory_format)
         with self.autocast():
             losses = self.compute_losses(batch)
         total = sum(losses.values())
-        if not torch.isfinite(total):
-            raise FloatingPointError(f"Loss became non-finite at iteration {self.iter} (epoch {self.epoch + 1}): "
-                                     f"{ {k: v.item() for k, v in losses.items()} }")
+        # checked later, in one synchronisation (check_finite): asking now would stall the device every step
+        self._unchecked += ((self.iter, self.epoch, total.detach(), {k: v.detach() for k, v in losses.items()}),)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()  # disabled scaler: total itself, and a plain step below
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return {"loss": total.detach(), **{k: v.detach() for k, v in losses.items()}}
+        if len(self._unchecked) >= self.cfg.TRAIN.PRINT_FREQ:
+            self.check_finite()
+        return {"loss": total.detach(), **{k: v.detach() for k, v in losses.items()}, **self.step_metrics()}
+
+    def _trainable_everywhere(self, batch: dict) -> bool:
+        """Whether every process has a batch to train on. With ``DATALOADER.ON_BAD_IMAGE skip`` a
+        batch can shrink to nothing, or to one image (train-mode BN fails on it); under DDP the
+        processes must then skip the step together, or the others wait in backward's all-reduce."""
+        if not self.skip_bad_images:
+            return True  # full batches only (the loader drops the ragged last one)
+        trainable = "img" in batch and len(batch["img"]) >= MIN_TRAIN_BATCH
+        if is_distributed():
+            trainable = all_processes(trainable, self.device)
+        if not trainable:
+            logger.warning("Step %d skipped%s: too few readable images (fewer than %d)", self.iter,
+                           " by every process" if is_distributed() else "", MIN_TRAIN_BATCH)
+        return trainable
+
+    def check_finite(self) -> None:
+        """Raise ``FloatingPointError`` naming the first step whose loss was not finite, if any since the
+        last check. Called every ``TRAIN.PRINT_FREQ`` steps and before every checkpoint and evaluation,
+        so no checkpoint ever holds weights stepped with a non-finite loss."""
+        if not self._unchecked:
+            return
+        pending, self._unchecked = self._unchecked, ()
+        finite = torch.isfinite(torch.stack([total.float() for *_, total, _ in pending])).tolist()  # one sync
+        for ok, (it, epoch, _, losses) in zip(finite, pending):
+            if not ok:
+                raise FloatingPointError(f"Loss became non-finite at iteration {it} (epoch {epoch + 1}): "
+                                         f"{ {k: v.item() for k, v in losses.items()} }")
 
     def autocast(self):
         """The autocast of ``TRAIN.AMP`` (a no-op context when it is off); methods may nest their own."""
@@ -132,6 +170,7 @@ class DGTrainer(TrainerBase):
     def evaluate(self) -> dict[str, dict]:
         """Per-domain accuracy on every target domain and every source validation split (under DDP
         each process evaluates a shard and the counts are summed, see ``evaluate_domain``)."""
+        self.check_finite()
         model = unwrap(self.model)  # DDP's own forward would sync buffers: a collective per batch
         broadcast_buffers(model, self.device)  # every process evaluates rank 0's BN statistics
         kw = {"amp_dtype": self.amp_dtype, "memory_format": self.memory_format}
@@ -143,6 +182,7 @@ class DGTrainer(TrainerBase):
     def state_dict(self) -> dict:
         """The checkpoint. Under DDP every process must call it: it gathers what differs between them
         (random states: the adversaries' random starts differ per process; skipped-image counts)."""
+        self.check_finite()
         per_process = all_gather_object({"rng": get_rng_state(), "skipped_images": self.skipped_images})
         return {
             "model": unwrap(self.model).state_dict(),

@@ -38,8 +38,12 @@ def train_argv(run: Run, state: str) -> list[str]:
     return (["--overwrite"] if state == RESTART else []) + run.train_args()
 
 
-def train_command(run: Run, state: str, script: str | None = None) -> list[str]:
-    return [sys.executable, script or train_script(), *train_argv(run, state)]
+def train_command(run: Run, state: str, script: str | None = None, nproc: int = 1) -> list[str]:
+    """The training command; with ``nproc`` > 1, one DDP process per GPU under ``torchrun``."""
+    cmd = [sys.executable, script or train_script()]
+    if nproc > 1:
+        cmd[1:1] = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    return cmd + train_argv(run, state)
 
 
 @dataclass
@@ -69,15 +73,16 @@ def clear_stale(run_dir: str) -> None:
 
 
 def execute(run: Run, env: dict | None = None, on_start: Callable[[subprocess.Popen], None] | None = None,
-            script: str | None = None) -> Outcome:
-    """Run (or resume, or skip) one run with ``script`` (default: ``train_script()``); never raises
-    for a failed training, returns its exit code."""
+            script: str | None = None, nproc: int = 1, cpus: list[int] | None = None) -> Outcome:
+    """Run (or resume, or skip) one run with ``script`` (default: ``train_script()``) in ``nproc``
+    processes, on the CPUs ``cpus`` (default: this process's); never raises for a failed training,
+    returns its exit code."""
     state, _ = run_state(run)
     if state == DONE:
         return Outcome(run, DONE, 0)
     if state == RESTART:
         clear_stale(run.run_dir)
-    cmd = train_command(run, state, script)
+    cmd = train_command(run, state, script, nproc)
     os.makedirs(os.path.dirname(run.run_dir), exist_ok=True)
     tic = time.perf_counter()
     gpu = (env or os.environ).get("CUDA_VISIBLE_DEVICES")
@@ -85,8 +90,10 @@ def execute(run: Run, env: dict | None = None, on_start: Callable[[subprocess.Po
         log.write(f"==== {datetime.datetime.now():%Y-%m-%d %H:%M:%S} sweep: {state} on {os.uname().nodename}"
                   f"{'' if gpu is None else ' CUDA_VISIBLE_DEVICES=' + gpu}\n$ {shlex.join(cmd)}\n")
         log.flush()
+        # the training sizes its loader workers by its CPU affinity (DATALOADER.NUM_WORKERS -1)
+        pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus and hasattr(os, "sched_setaffinity") else None
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=run.cwd,
-                                env=env)
+                                env=env, preexec_fn=pin)
         if on_start is not None:
             on_start(proc)
         returncode = proc.wait()

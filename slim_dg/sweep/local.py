@@ -31,6 +31,17 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
+def cpu_share(slot: int, jobs: int) -> list[int] | None:
+    """The CPUs of job slot ``slot`` of ``jobs``: a disjoint slice of this process's, so each training's
+    loader workers (``DATALOADER.NUM_WORKERS -1``: its CPUs less one) are its share, not the machine's."""
+    if jobs <= 1 or not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    per = max(1, len(cpus) // jobs)
+    start = (slot * per) % len(cpus)
+    return cpus[start:start + per]
+
+
 def launch_local(runs: list[Run], jobs: int = 1, **_) -> list[Outcome]:
     jobs = max(1, jobs)
     gpus = visible_gpus()
@@ -50,7 +61,7 @@ def launch_local(runs: list[Run], jobs: int = 1, **_) -> list[Outcome]:
             env = dict(os.environ, OMP_NUM_THREADS=threads)
             if gpus:
                 env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
-            outcome = execute(run, env)
+            outcome = execute(run, env, cpus=cpu_share(slot, jobs))
         finally:
             slots.put(slot)
         with lock:

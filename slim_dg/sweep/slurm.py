@@ -28,10 +28,12 @@ logger = logging.getLogger(__name__)
 
 class TrainJob(Checkpointable):
     """The callable a Slurm task runs (pickled by submitit): one ``execute(run)`` with the training
-    script the submitting sweep resolved."""
+    script the submitting sweep resolved, in one process per GPU of the task (``torchrun`` when
+    ``gpus`` > 1: one process would use GPU 0 alone)."""
 
-    def __init__(self, script: str) -> None:
+    def __init__(self, script: str, gpus: int = 1) -> None:
         self.script = script
+        self.gpus = gpus
         self._proc: subprocess.Popen | None = None
 
     def _remember(self, proc: subprocess.Popen) -> None:
@@ -41,7 +43,7 @@ class TrainJob(Checkpointable):
         env = dict(os.environ)
         if "SLURM_CPUS_PER_TASK" in env:  # the task's cores, not the node's
             env.setdefault("OMP_NUM_THREADS", env["SLURM_CPUS_PER_TASK"])
-        return execute(run, env, on_start=self._remember, script=self.script)
+        return execute(run, env, on_start=self._remember, script=self.script, nproc=self.gpus)
 
     def checkpoint(self, run: Run) -> DelayedSubmission:
         proc = self._proc
@@ -51,13 +53,13 @@ class TrainJob(Checkpointable):
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 logger.warning("%s did not stop within 60 s; resuming from its previous checkpoint", run.name)
-        return DelayedSubmission(TrainJob(self.script), run)
+        return DelayedSubmission(TrainJob(self.script, self.gpus), run)
 
     def __getstate__(self) -> dict:
-        return {"script": self.script}  # a process handle does not travel
+        return {"script": self.script, "gpus": self.gpus}  # a process handle does not travel
 
     def __setstate__(self, state: dict) -> None:
-        self.script, self._proc = state["script"], None
+        self.script, self.gpus, self._proc = state["script"], state.get("gpus", 1), None
 
 
 def make_executor(folder: str, cluster: str = "slurm", partition: str = "", gpus_per_job: int = 1,
@@ -80,7 +82,7 @@ def launch_slurm(runs: list[Run], folder: str, cluster: str = "slurm", wait: boo
     if not runs:
         return []
     executor = make_executor(folder, cluster, **params)
-    jobs = executor.map_array(TrainJob(train_script()), runs)
+    jobs = executor.map_array(TrainJob(train_script(), params.get("gpus_per_job", 1)), runs)
     logger.info("Submitted %d task(s) as job array %s; submitit logs in %s", len(jobs),
                 jobs[0].job_id.split("_")[0], folder)
     if not wait:

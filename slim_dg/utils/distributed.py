@@ -15,6 +15,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..config.load import ConfigError
+
 logger = logging.getLogger(__name__)
 
 
@@ -41,9 +43,15 @@ def get_local_world_size() -> int:
 
 
 def local_cuda_index() -> int:
-    """This process's GPU: ``LOCAL_RANK``, modulo the visible GPUs (a launcher that shows each process
-    only its own GPU, as Slurm's per-task binding does, leaves one visible: index 0)."""
-    return int(os.environ.get("LOCAL_RANK", "0")) % max(1, torch.cuda.device_count())
+    """This process's GPU: ``LOCAL_RANK``. Fewer visible GPUs than processes on this machine would put
+    two processes on one GPU (slow at best, an NCCL error at worst): refused, naming the counts."""
+    local_rank, visible = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+    if local_rank >= visible:
+        raise ConfigError(f"Process LOCAL_RANK {local_rank} has no GPU of its own: {visible} visible "
+                           f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}). Start at "
+                           f"most {visible} process(es) per machine (torchrun --nproc_per_node {visible}), "
+                           "or USE_CUDA False")
+    return local_rank
 
 
 def is_main_process() -> bool:
@@ -87,6 +95,11 @@ def all_reduce_sum(values: list[int], device: torch.device) -> list[int]:
 def any_process(flag: bool, device: torch.device) -> bool:
     """Whether ``flag`` is true in at least one process (e.g. one of them received SIGTERM)."""
     return bool(all_reduce_sum([int(flag)], device)[0]) if is_distributed() else flag
+
+
+def all_processes(flag: bool, device: torch.device) -> bool:
+    """Whether ``flag`` is true in every process (e.g. each has a batch it can train on)."""
+    return not any_process(not flag, device)
 
 
 def all_gather_object(obj) -> list:
