@@ -17,8 +17,13 @@ class _Inputs:
 
     def __init__(self, model):
         self.calls = []
-        model.register_forward_pre_hook(lambda m, args, kw: self.calls.append((args[0].shape[0], m.training,
-                                                                               kw.get("taps"))), with_kwargs=True)
+        forward = model.forward
+
+        def recorded(x, *args, **kwargs):  # the inner loop calls ``forward`` itself (no module hooks run)
+            self.calls.append((x.shape[0], model.training, kwargs.get("taps")))
+            return forward(x, *args, **kwargs)
+
+        model.forward = recorded
 
 
 def _losses(model, name, objective, joint, seed=5):
