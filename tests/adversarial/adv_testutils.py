@@ -102,3 +102,16 @@ def perturb_seeded(adversary, model, x, y, objective, clean_taps=None, seed=123)
 def tap_cos(h_adv: torch.Tensor, h_clean: torch.Tensor) -> torch.Tensor:
     """Per-sample cosine of flattened taps."""
     return torch.nn.functional.cosine_similarity(h_adv.flatten(1), h_clean.flatten(1), dim=1)
+
+
+def record_forwards(model) -> list[tuple[int, bool, object]]:
+    """(batch size, training mode, taps) of every forward of ``model``. Recorded at ``model.forward``:
+    the inner loop calls the bare model's ``forward`` itself, so module hooks on ``model`` never see it."""
+    calls, forward = [], model.forward
+
+    def recorded(x, *args, **kwargs):
+        calls.append((x.shape[0], model.training, kwargs.get("taps")))
+        return forward(x, *args, **kwargs)
+
+    model.forward = recorded
+    return calls

@@ -9,21 +9,7 @@ from slim_dg.adversarial.objectives import OutputLoss
 from slim_dg.adversarial.slim import SLIM
 from slim_dg.adversarial.step import adversarial_losses
 
-from adv_testutils import ADVERSARIES, ALL_TAPS, make_batch, make_model
-
-
-class _Inputs:
-    """Batch size and mode of every forward of ``model`` (the inner loop's included)."""
-
-    def __init__(self, model):
-        self.calls = []
-        forward = model.forward
-
-        def recorded(x, *args, **kwargs):  # the inner loop calls ``forward`` itself (no module hooks run)
-            self.calls.append((x.shape[0], model.training, kwargs.get("taps")))
-            return forward(x, *args, **kwargs)
-
-        model.forward = recorded
+from adv_testutils import ADVERSARIES, ALL_TAPS, make_batch, make_model, record_forwards
 
 
 def _losses(model, name, objective, joint, seed=5):
@@ -38,13 +24,13 @@ def _losses(model, name, objective, joint, seed=5):
 def test_one_training_forward_of_twice_the_batch(name):
     for objective, extra in ((OutputLoss(), 0), (SLIM(ALL_TAPS, seed=1), 1)):
         model = make_model()
-        rec = _Inputs(model)
+        calls = record_forwards(model)
         losses = _losses(model, name, objective, joint=True)
         assert list(losses) == ["ce"] and losses["ce"].requires_grad
         b = make_batch()[0].shape[0]
         # SLIM: one clean-taps pass (no training pass precedes the inner loop), 2 inner steps, 1 joint pass
-        assert [n for n, _, _ in rec.calls] == [b] * (extra + 2) + [2 * b]
-        assert rec.calls[-1][2] is None and rec.calls[-1][1]  # the training pass: train mode, no taps
+        assert [n for n, _, _ in calls] == [b] * (extra + 2) + [2 * b]
+        assert calls[-1][2] is None and calls[-1][1]  # the training pass: train mode, no taps
         assert all(p.grad is None for p in model.parameters())
 
 

@@ -12,7 +12,7 @@ from slim_dg.config.defaults import get_cfg_defaults
 from slim_dg.engine import adversarial as adv_trainers
 from slim_dg.engine.trainer import DGTrainer
 
-from adv_testutils import MEAN, STD, make_batch, make_model, run_steps
+from adv_testutils import MEAN, STD, make_batch, make_model, record_forwards, run_steps
 
 STEPS = 2
 PAIRS = {  # adversary -> (plain trainer, SLIM trainer, random start)
@@ -110,24 +110,15 @@ def test_losses_keys_and_no_gradient_leak_from_inner_loop(stub_dgtrainer, advers
     assert list(t_adv.compute_losses({"img": x, "label": y})) == ["ce_adv"]
 
 
-class _Calls:
-    def __init__(self, model):
-        self.calls = []
-        model.register_forward_pre_hook(self.hook, with_kwargs=True)
-
-    def hook(self, module, args, kwargs):
-        self.calls.append((module.training, kwargs.get("taps")))
-
-
 @pytest.mark.parametrize("adversary", list(PAIRS))
 @pytest.mark.parametrize("bn_mode,train_on", SETTINGS)
 def test_forward_count_per_step(stub_dgtrainer, adversary, bn_mode, train_on):
     counts = {}
     for slim in (False, True):
         t = build(adversary, slim=slim, bn_mode=bn_mode, train_on=train_on, lam=(-1.0, 1.0))
-        rec = _Calls(t.model)
+        calls = record_forwards(t.model)
         run_steps(t, n=1)
-        counts[slim] = len(rec.calls)
+        counts[slim] = len(calls)
     clean = 1 if train_on == "clean+adv" else 0
     assert counts[False] == clean + STEPS + 1  # clean, inner loop, adversarial training pass
     if bn_mode == "train" and train_on == "clean+adv":
@@ -150,12 +141,13 @@ def test_clean_and_adversarial_taps_in_the_same_mode(stub_dgtrainer, bn_mode, tr
 
     t = build("pgd", slim=True, bn_mode=bn_mode, train_on=train_on, random_start=0.0, lam=(0.5, 1.0))
     t.objective = Recording(t.objective.layers, lambda_min=0.5, lambda_max=1.0, seed=0)
-    rec = _Calls(t.model)
+    calls = record_forwards(t.model)
     run_steps(t, n=1)
     h_adv, h_clean = t.objective.seen[0]
     assert not h_clean.requires_grad
     torch.testing.assert_close(h_adv, h_clean, rtol=1e-5, atol=1e-5)
     # every pass that reads taps runs in the adversary's mode
     want = bn_mode == "train"
-    assert all(training == want for training, taps in rec.calls if taps)
+    tapped = [training for _, training, taps in calls if taps]
+    assert tapped and all(training == want for training in tapped)
     assert t.model.training
