@@ -30,6 +30,7 @@ from ..utils.distributed import (all_reduce_sum, barrier, destroy_distributed, g
                                  is_main_process)
 from ..utils.logger import setup_logging
 from ..utils.plugins import load_plugins
+from ..utils.run_lock import RunLockedError, hold_run_lock, is_empty_run_dir
 from ..utils.seed import set_seed
 from .build import build_trainer
 from .checkpoint import find_checkpoint, load_checkpoint, load_newest_valid
@@ -134,7 +135,7 @@ def _check_output_dir(cfg: CN, args: argparse.Namespace) -> None:
         return
     if args.overwrite or args.eval_only:
         return
-    if os.path.isdir(out) and os.listdir(out):
+    if os.path.isdir(out) and not is_empty_run_dir(out):
         raise FileExistsError(f"Output dir {out} is not empty. Pass --resume {out} to continue that run, "
                               "--overwrite to write into it anyway (files are replaced, nothing is deleted), "
                               "or choose another --output-dir.")
@@ -159,9 +160,14 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def _run(args: argparse.Namespace, cfg: CN) -> dict:
+    created = not os.path.exists(cfg.OUTPUT_DIR)
+    with hold_run_lock(cfg.OUTPUT_DIR):  # one process (group) writes a run dir at a time, whatever the flags
+        return _train(args, cfg, created)
+
+
+def _train(args: argparse.Namespace, cfg: CN, created: bool) -> dict:
     main_process = is_main_process()
     _check_output_dir(cfg, args)
-    created = not os.path.exists(cfg.OUTPUT_DIR)
     barrier()  # every process has checked the output dir before rank 0 creates it
     try:
         # other processes log warnings and errors to the console only
@@ -220,7 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         run(args)
-    except (InputError, ConfigError, KeyError, FileExistsError, FileNotFoundError, DatasetMissingError) as e:
+    except (InputError, ConfigError, KeyError, FileExistsError, FileNotFoundError, DatasetMissingError,
+            RunLockedError) as e:
         # bad input: one clear line, no traceback to dig through
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
