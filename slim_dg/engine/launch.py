@@ -28,6 +28,7 @@ from ..data import DatasetMissingError
 from ..evaluation import format_table, make_results, write_results
 from ..utils.distributed import (all_reduce_sum, barrier, destroy_distributed, get_rank, init_distributed,
                                  is_main_process)
+from ..utils.disk import DiskFullError, write_text_atomic
 from ..utils.logger import setup_logging
 from ..utils.plugins import load_plugins
 from ..utils.run_lock import RunLockedError, hold_run_lock, is_empty_run_dir
@@ -197,8 +198,7 @@ def _train(args: argparse.Namespace, cfg: CN, created: bool) -> dict:
             raise InputError(e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from e
         raise
     if not args.eval_only and main_process:
-        with open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w") as f:
-            f.write(cfg.dump())
+        write_text_atomic(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), cfg.dump(), "the run's config")
     tic = time.perf_counter()
     # the EvalHook records every evaluation of training (results.json "history")
     evaluator = None if args.eval_only else next((h for h in trainer.hooks if isinstance(h, EvalHook)), None)
@@ -232,3 +232,6 @@ def main(argv: list[str] | None = None) -> None:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         sys.exit(2)
+    except DiskFullError as e:  # not a bug: one line that says what to free
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 
+from ..utils.disk import write_text_atomic
+
 RESULTS_FILE = "results.json"
 REQUIRED_KEYS = ("dataset", "trainer", "backbone", "seed", "source_domains", "target_domains",
                  "target", "source_val", "epoch")
@@ -64,12 +66,10 @@ def _check_metrics(res: dict, where: str) -> None:
 
 def write_results(output_dir: str, res: dict) -> str:
     validate_results(res)
-    path = os.path.join(output_dir, RESULTS_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(res, f, indent=2)
-    os.replace(tmp, path)  # readers never see a half-written file
-    return path
+    # readers never see a half-written file; a full disk leaves the run resumable (it evaluates again)
+    return write_text_atomic(os.path.join(output_dir, RESULTS_FILE), json.dumps(res, indent=2), "the results",
+                             then=f"free some space, then run again (a finished training run: `python tools/train.py "
+                                  f"--resume {output_dir}` only evaluates again)")
 
 
 def format_table(res: dict) -> str:

@@ -8,6 +8,7 @@ import sys
 from ..build import DATASET_REGISTRY
 from ..datasets.base import DatasetMissingError
 from ..datasets.downloadable import DownloadableDataset
+from ...utils.disk import DiskFullError
 from .install import DownloadError
 from .verify import verify_dataset
 
@@ -52,6 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
         return 2
-    except (DownloadError, DatasetMissingError) as e:
+    except (DownloadError, DatasetMissingError, DiskFullError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
