@@ -101,3 +101,19 @@ def test_train_passes_through_a_dir_locked_by_a_dead_run(tmp_path, digits_root, 
           "USE_CUDA", "False", "DATALOADER.NUM_WORKERS", "0", "MODEL.BACKBONE.PRETRAINED", "False"])
     assert os.path.isfile(os.path.join(run_dir, "results.json"))
     assert probe(run_dir) is None  # released when the run ended
+
+
+def test_every_process_of_a_ddp_group_stops_when_the_dir_is_locked(tmp_path, holder):
+    """torchrun, 2 processes (gloo): rank 0 finds the lock taken and both stop with its holder, none hangs."""
+    run_dir = str(tmp_path / "run")
+    proc = holder(run_dir)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           os.path.join(REPO, "tools", "train.py"), "--overwrite", "--output-dir", run_dir, "--target-domains",
+           "texture", "USE_CUDA", "False"]
+    ddp = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=REPO))
+    assert ddp.returncode != 0
+    lines = [line for line in ddp.stderr.splitlines() if line.startswith("error: ")]
+    assert lines == [f"error: {run_dir} is in use by pid {proc.pid}, host {socket.gethostname()}" + lines[0].split(
+        socket.gethostname(), 1)[1]] * 2  # the same line from each process
+    assert os.listdir(run_dir) == [LOCK_FILE]
