@@ -19,7 +19,7 @@ def test_train_stops_before_training_naming_every_bad_image(tmp_path, capsys):
     _broken_png(os.path.join(root, "tiny", "c", "y", "also_broken.png"))  # in the target domain
     out = str(tmp_path / "out")
     with pytest.raises(SystemExit) as e:
-        main(["--root", root, "--target-domains", "c", "--output-dir", out, *TINY, "DATALOADER.VERIFY_IMAGES", "True"])
+        main(["--root", root, "--target-domains", "c", "--output-dir", out, *TINY])  # VERIFY_IMAGES is on by default
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: 2 of 26 listed images cannot be read:")
