@@ -27,11 +27,15 @@ import fcntl
 import logging
 import os
 import socket
+import time
 from typing import Iterator
+
+from .distributed import all_gather_object, is_main_process
 
 LOCK_FILE = ".lock"
 INHERITED_FD = "SLIM_DG_RUN_LOCK_FD"  # set by a sweep for the train.py it starts under its lock
 logger = logging.getLogger(__name__)
+_BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
 _UNSUPPORTED = (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
 
 
@@ -77,12 +81,17 @@ class RunLock:
         created = not os.path.isdir(run_dir)
         os.makedirs(run_dir, exist_ok=True)
         path = os.path.join(run_dir, LOCK_FILE)
+        patience = time.monotonic() + 0.2  # a sweep's ``probe`` holds a free lock for an instant
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
-                if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                if e.errno in _BUSY and time.monotonic() < patience:
+                    os.close(fd)
+                    time.sleep(0.02)
+                    continue
+                if e.errno in _BUSY:
                     holder = _read_holder(fd)
                     os.close(fd)
                     raise RunLockedError(run_dir, holder) from None
@@ -141,7 +150,7 @@ def probe(run_dir: str) -> str | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
-        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+        if e.errno in _BUSY:
             return _read_holder(fd)
         return None
     finally:
@@ -158,8 +167,6 @@ def is_empty_run_dir(run_dir: str) -> bool:
 def hold_run_lock(run_dir: str) -> Iterator[RunLock | None]:
     """Holds ``run_dir``'s lock for the block. Under DDP the main process locks for its whole process
     group and every process raises the same ``RunLockedError`` when another group holds it."""
-    from .distributed import all_gather_object, is_main_process
-
     lock, holder = None, None
     if is_main_process():
         try:
