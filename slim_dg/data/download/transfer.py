@@ -1,8 +1,9 @@
 """Resumable HTTP downloads from a list of mirrors, checked against the declared checksums.
 
 Bytes go to ``<file>.part``; an interrupted transfer resumes from there with a ``Range`` request
-on the next run, a full disk included (``DiskFullError`` says so, and the part file is kept). The file gets its final name only once it is complete and its checksum matches;
-a file that does not match is deleted, so a later run never trusts it.
+on the next run, a full disk included (``DiskFullError`` says so, and the part file is kept). The
+file gets its final name only once it is complete and its checksum matches; a file that does not
+match is deleted, so a later run never trusts it.
 """
 from __future__ import annotations
 
