@@ -35,6 +35,20 @@ from .distributed import all_gather_object, is_main_process
 LOCK_FILE = ".lock"
 INHERITED_FD = "SLIM_DG_RUN_LOCK_FD"  # set by a sweep for the train.py it starts under its lock
 logger = logging.getLogger(__name__)
+_HELD: set[int] = set()  # this process's lock descriptors
+
+
+def _drop_held_in_child() -> None:
+    """A forked child (a DataLoader worker) must not keep the lock alive after its parent dies: it
+    closes its copies (the parent's stay locked). subprocess's fork+exec skips this hook, so a lock
+    handed on with ``pass_fds`` is kept."""
+    for fd in _HELD:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_drop_held_in_child)
 _BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
 _UNSUPPORTED = (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
 
@@ -74,6 +88,8 @@ class RunLock:
     def __init__(self, run_dir: str, fd: int | None, created: bool = False):
         self.run_dir, self.fd = run_dir, fd  # fd None: the file system does not lock
         self.created = created  # acquire made the directory: release removes it if nothing else came
+        if fd is not None:
+            _HELD.add(fd)
 
     @classmethod
     def acquire(cls, run_dir: str) -> "RunLock":
@@ -137,6 +153,7 @@ class RunLock:
                 os.remove(os.path.join(self.run_dir, LOCK_FILE))
                 os.rmdir(self.run_dir)
         if self.fd is not None:
+            _HELD.discard(self.fd)
             os.close(self.fd)  # closing the last descriptor releases the lock
             self.fd = None
 

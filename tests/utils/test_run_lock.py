@@ -117,3 +117,22 @@ def test_every_process_of_a_ddp_group_stops_when_the_dir_is_locked(tmp_path, hol
     assert lines == [f"error: {run_dir} is in use by pid {proc.pid}, host {socket.gethostname()}" + lines[0].split(
         socket.gethostname(), 1)[1]] * 2  # the same line from each process
     assert os.listdir(run_dir) == [LOCK_FILE]
+
+
+def test_a_forked_child_does_not_keep_the_lock_after_its_parent(tmp_path):
+    """DataLoader workers are forked: the lock must not live on in them once the run's process is gone."""
+    run_dir = str(tmp_path / "run")
+    os.makedirs(run_dir)  # an existing run dir: its lock file stays after the release
+    lock = RunLock.acquire(run_dir)
+    ready, go = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child outlives the parent's lock
+        os.write(go, b"x")  # os.fork has returned here: the at-fork hooks have run
+        time.sleep(3)
+        os._exit(0)
+    try:
+        os.read(ready, 1)
+        lock.release()  # as the parent dying would
+        assert probe(run_dir) is None
+    finally:
+        os.waitpid(pid, 0)
