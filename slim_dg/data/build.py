@@ -27,6 +27,7 @@ from .class_sets import check_class_sets
 from .datasets.base import Datum, DGDataset
 from .samplers import ShardSampler, build_train_sampler
 from .transforms import BatchNormalize, build_transform
+from .verify_images import verify_images
 
 DATASET_REGISTRY = Registry("Dataset", config_key="DATASET.NAME")
 logger = logging.getLogger(__name__)
@@ -228,6 +229,9 @@ def build_data_loaders(cfg, dataset: DGDataset) -> tuple[DataLoader, dict[str, D
 
     Under DDP each process loads its own shard: training batches of ``BATCH_SIZE`` (per process;
     the effective batch is N times that), and a disjoint part of every evaluation set."""
+    if cfg.DATALOADER.VERIFY_IMAGES:  # every unreadable image now, not when the sampler reaches it
+        verify_images([dataset.train_x, *dataset.val.values(), *dataset.test.values()],
+                      cfg.DATALOADER.ON_BAD_IMAGE, threads=min(8, available_cpus()))
     train_tf = build_transform(cfg, is_train=True, normalize=False)
     test_tf = build_transform(cfg, is_train=False, normalize=False)
     bs = cfg.DATALOADER.TRAIN_X.BATCH_SIZE

@@ -17,6 +17,8 @@ import re
 import numpy as np
 import torch
 
+from ..utils.disk import write_atomic
+
 CHECKPOINT_DIR = "checkpoints"
 BEST = "model-best.pt"
 _NAME = re.compile(r"model-epoch(\d+)(?:-step(\d+))?\.pt$")
@@ -50,16 +52,35 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class _ByteCounter:
+    """A write-only sink that counts what ``torch.save`` would write."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def write(self, b) -> int:
+        self.n += len(b)
+        return len(b)
+
+    def flush(self) -> None:
+        pass
+
+
+def serialized_size(state: dict) -> int:
+    counter = _ByteCounter()
+    torch.save(state, counter)
+    return counter.n
+
+
 def save_checkpoint(state: dict, path: str) -> str:
-    """Write to a temporary file, flush it to disk, then rename: never a half-written checkpoint."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    """Write to a temporary file, flush it to disk, then rename: never a half-written checkpoint.
+    Out of space: ``DiskFullError`` (one line: the file, its size, the free space), the partial
+    file removed and the earlier checkpoints untouched, so ``--resume`` continues once space is freed."""
+    run_dir = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+    return write_atomic(path, lambda f: torch.save(state, f), f"checkpoint {os.path.basename(path)}",
+                        lambda: serialized_size(state), binary=True,
+                        then=f"free some space, then `python tools/train.py --resume {run_dir}` continues "
+                             "from its newest checkpoint")
 
 
 def load_checkpoint(path: str, map_location="cpu") -> dict:

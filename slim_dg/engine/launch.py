@@ -32,8 +32,10 @@ from ..evaluation.provenance import make_provenance
 from ..modeling.backbone import WeightsUnavailableError
 from ..utils.distributed import (all_reduce_sum, barrier, destroy_distributed, get_rank, get_world_size,
                                  init_distributed, is_main_process)
+from ..utils.disk import DiskFullError, write_text_atomic
 from ..utils.logger import setup_logging
 from ..utils.plugins import load_plugins
+from ..utils.run_lock import RunLockedError, hold_run_lock, is_empty_run_dir
 from ..utils.seed import set_seed
 from .build import build_trainer
 from .checkpoint import find_checkpoint, load_checkpoint, load_newest_valid
@@ -141,7 +143,7 @@ def _check_output_dir(cfg: CN, args: argparse.Namespace) -> None:
         return
     if args.overwrite or args.eval_only:
         return
-    if os.path.isdir(out) and os.listdir(out):
+    if os.path.isdir(out) and not is_empty_run_dir(out):
         raise FileExistsError(f"Output dir {out} is not empty. Pass --resume {out} to continue that run, "
                               "--overwrite to write into it anyway (files are replaced, nothing is deleted), "
                               "or choose another --output-dir.")
@@ -186,9 +188,14 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def _run(args: argparse.Namespace, cfg: CN) -> dict:
+    created = not os.path.exists(cfg.OUTPUT_DIR)
+    with hold_run_lock(cfg.OUTPUT_DIR):  # one process (group) writes a run dir at a time, whatever the flags
+        return _train(args, cfg, created)
+
+
+def _train(args: argparse.Namespace, cfg: CN, created: bool) -> dict:
     main_process = is_main_process()
     _check_output_dir(cfg, args)
-    created = not os.path.exists(cfg.OUTPUT_DIR)
     barrier()  # every process has checked the output dir before rank 0 creates it
     try:
         # other processes log warnings and errors to the console only
@@ -216,8 +223,7 @@ def _run(args: argparse.Namespace, cfg: CN) -> dict:
             raise InputError(e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from e
         raise
     if not args.eval_only and main_process:
-        with open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w") as f:
-            f.write(cfg.dump())
+        write_text_atomic(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), cfg.dump(), "the run's config")
     tic = time.perf_counter()
     # the EvalHook records every evaluation of training (results.json "history")
     evaluator = None if args.eval_only else next((h for h in trainer.hooks if isinstance(h, EvalHook)), None)
@@ -252,8 +258,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         run(args)
     except (InputError, ConfigError, KeyError, FileExistsError, FileNotFoundError, DatasetMissingError,
-            WeightsUnavailableError) as e:
+            WeightsUnavailableError, RunLockedError) as e:
         # bad input: one clear line, no traceback to dig through
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         sys.exit(2)
+    except DiskFullError as e:  # not a bug: one line that says what to free
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)

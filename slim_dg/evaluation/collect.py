@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 
+from ..utils.disk import DiskFullError, write_text_atomic
 from ..utils.logger import setup_logging
 from .lodo import build_tables, load_records
 from .selection import SELECTION_REGISTRY, evaluations, get_selection
@@ -52,10 +53,7 @@ def collect(root: str, selections: list[str], formats: list[str], output_dir: st
             stem = os.path.join(output_dir, f"{table.dataset}_{name}")
             for fmt in formats:
                 ext, write = FORMATS[fmt]
-                os.makedirs(output_dir, exist_ok=True)
-                with open(f"{stem}.{ext}", "w") as f:
-                    f.write(write(table, precision))
-                written.append(f"{stem}.{ext}")
+                written.append(write_text_atomic(f"{stem}.{ext}", write(table, precision), f"the {fmt} table"))
             print(to_markdown(table, precision))
             if plot:
                 from .plots import bar_chart
@@ -88,5 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyError, ValueError, FileNotFoundError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
         return 2
+    except DiskFullError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     logger.info("Wrote %s", ", ".join(written))
     return 0

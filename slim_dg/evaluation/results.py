@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 
+from ..utils.disk import write_text_atomic
 from .provenance import validate_provenance
 
 RESULTS_FILE = "results.json"
@@ -76,12 +77,10 @@ def _check_metrics(res: dict, where: str) -> None:
 
 def write_results(output_dir: str, res: dict) -> str:
     validate_results(res)
-    path = os.path.join(output_dir, RESULTS_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(res, f, indent=2)
-    os.replace(tmp, path)  # readers never see a half-written file
-    return path
+    # readers never see a half-written file; a full disk leaves the run resumable (it evaluates again)
+    return write_text_atomic(os.path.join(output_dir, RESULTS_FILE), json.dumps(res, indent=2), "the results",
+                             then=f"free some space, then run again (a finished training run: `python tools/train.py "
+                                  f"--resume {output_dir}` only evaluates again)")
 
 
 def format_table(res: dict) -> str:

@@ -2,7 +2,9 @@
 
 Every run is checked (config merged and validated, its directory's state read) before anything
 starts; the counts are printed, then the runs that are not done are launched. A failed run does
-not stop the others; the failures are listed at the end with their logs (exit status 1).
+not stop the others; the failures are listed at the end with their logs (exit status 1). A run
+that another process is training (a second sweep over the same directory, a Slurm task, a
+``train.py`` by hand) is listed as running elsewhere, neither started nor counted as failed.
 """
 from __future__ import annotations
 
@@ -17,11 +19,12 @@ from ..config import ConfigError
 from ..config.argv import split_config_pairs
 from ..utils.logger import setup_logging
 from ..utils.plugins import load_plugins
+from ..utils.run_lock import probe
 from .execution import train_command
 from .local import launch_local
 from .runs import expand_runs
 from .slurm import launch_slurm
-from .state import CONFLICT, DONE, RESTART, RESUME, START, resolve_config, run_state
+from .state import BUSY, CONFLICT, DONE, RESTART, RESUME, START, resolve_config, run_state
 
 logger = logging.getLogger("slim_dg.sweep")
 LAUNCHERS = {"local": launch_local, "slurm": launch_slurm, "submitit-local": launch_slurm}
@@ -63,8 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def plan(runs) -> list[tuple]:
-    """``(run, state, why)`` for each run, in order; every run's config is validated here."""
-    return [(run, *run_state(run, resolve_config(run))) for run in runs]
+    """``(run, state, why)`` for each run, in order; every run's config is validated here. A run
+    that another process holds is ``busy`` and ``why`` names that process."""
+    planned = []
+    for run in runs:
+        cfg = resolve_config(run)
+        holder = probe(run.run_dir)
+        planned.append((run, BUSY, holder) if holder else (run, *run_state(run, cfg)))
+    return planned
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -87,12 +96,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
         return 2
     n = collections.Counter(state for _, state, _ in planned)
-    logger.info("%d runs: %d done, %d to run (%d new, %d to start over), %d to resume%s", len(runs), n[DONE],
+    logger.info("%d runs: %d done, %d to run (%d new, %d to start over), %d to resume%s%s", len(runs), n[DONE],
                 n[START] + n[RESTART], n[START], n[RESTART], n[RESUME],
-                f", {n[CONFLICT]} in conflict (not run)" if n[CONFLICT] else "")
-    for _, state, why in planned:
+                f", {n[CONFLICT]} in conflict (not run)" if n[CONFLICT] else "",
+                f", {n[BUSY]} running elsewhere" if n[BUSY] else "")
+    for run, state, why in planned:
         if state == CONFLICT:
             logger.error("conflict: %s", why)
+        elif state == BUSY:
+            logger.info("%s: running elsewhere (%s), not started here", run.name, why)
     todo = [run for run, state, _ in planned if state in (START, RESTART, RESUME)]
     if args.dry_run:
         for run, state, _ in planned:
@@ -111,11 +123,20 @@ def main(argv: list[str] | None = None) -> int:
     if todo and args.launcher == "slurm" and args.no_wait:
         logger.info("Submitted; run the same command again to see what is done")
     failed = [o for o in outcomes if not o.ok]
-    if outcomes:
-        logger.info("Finished %d of %d runs%s", len(outcomes) - len(failed), len(outcomes),
+    # held by another process when planned, or taken by one between planning and starting
+    busy = [(run, why) for run, state, why in planned if state == BUSY] + \
+           [(o.run, o.holder) for o in outcomes if o.state == BUSY]
+    ran = [o for o in outcomes if o.state != BUSY]
+    if ran:
+        logger.info("Finished %d of %d runs%s", len(ran) - len(failed), len(ran),
                     f"; {len(failed)} FAILED:" if failed else "")
     for o in failed:
         logger.error("  %s  (exit %d)  log: %s", o.run.name, o.returncode, o.run.log_path)
+    if busy:
+        logger.info("%d run(s) running elsewhere (not started here; run the sweep again once they end):",
+                    len(busy))
+        for run, holder in busy:
+            logger.info("  %s  running elsewhere (%s)", run.name, holder)
     return 1 if failed or n[CONFLICT] else 0
 
 

@@ -1,8 +1,11 @@
 """One run of ``tools/train.py`` as a subprocess: what every launcher calls, here or on a cluster node.
 
-The run's state is read again when it starts (a requeued cluster job, or a second sweep that got
-there first, finds it further along than the sweep that submitted it). Its stdout and stderr go
-to ``<run dir>.log`` (appended, one header per attempt); ``train.py`` keeps its own ``log.txt``.
+The run directory is locked first (``utils.run_lock``): a run that another process holds (a second
+sweep, a Slurm task, a ``train.py`` by hand) is reported as running elsewhere and left alone. Under
+the lock the run's state is read again (a requeued cluster job, or a second sweep that got there
+first, finds it further along than the sweep that submitted it), and the lock passes to the
+training process, so nothing can start the run in between. Its stdout and stderr go to
+``<run dir>.log`` (appended, one header per attempt); ``train.py`` keeps its own ``log.txt``.
 """
 from __future__ import annotations
 
@@ -17,8 +20,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..evaluation.results import RESULTS_FILE
+from ..utils.run_lock import INHERITED_FD, RunLock, RunLockedError
 from .runs import Run
-from .state import DONE, RESTART, RESUME, run_state
+from .state import BUSY, DONE, RESTART, RESUME, run_state
 
 
 def train_script() -> str:
@@ -49,9 +53,10 @@ def train_command(run: Run, state: str, script: str | None = None, nproc: int = 
 @dataclass
 class Outcome:
     run: Run
-    state: str  # what was done: done (skipped), start, resume or restart
+    state: str  # what was done: done (skipped), start, resume, restart, or busy (running elsewhere)
     returncode: int
     seconds: float = 0.0
+    holder: str = ""  # busy: the process that holds the run ("pid ..., host ..., since ...")
 
     @property
     def ok(self) -> bool:
@@ -60,6 +65,8 @@ class Outcome:
     def describe(self) -> str:
         if self.state == DONE:
             return f"{self.run.name}: already done"
+        if self.state == BUSY:
+            return f"{self.run.name}: running elsewhere ({self.holder}), not started here"
         status = "ok" if self.ok else f"FAILED (exit {self.returncode}), log: {self.run.log_path}"
         return f"{self.run.name}: {self.state}, {status} ({self.seconds:.0f} s)"
 
@@ -76,16 +83,30 @@ def execute(run: Run, env: dict | None = None, on_start: Callable[[subprocess.Po
             script: str | None = None, nproc: int = 1, cpus: list[int] | None = None) -> Outcome:
     """Run (or resume, or skip) one run with ``script`` (default: ``train_script()``) in ``nproc``
     processes, on the CPUs ``cpus`` (default: this process's); never raises for a failed training,
-    returns its exit code."""
+    returns its exit code. A run another process holds (its run lock) is left alone: ``BUSY``."""
+    try:
+        lock = RunLock.acquire(run.run_dir)
+    except RunLockedError as e:
+        return Outcome(run, BUSY, 0, holder=e.holder)
+    try:
+        return _execute_locked(run, lock, env, on_start, script, nproc, cpus)
+    finally:
+        lock.release()  # the training process has ended: its copy of the lock is gone with it
+
+
+def _execute_locked(run: Run, lock: RunLock, env: dict | None, on_start, script: str | None, nproc: int,
+                    cpus: list[int] | None) -> Outcome:
     state, _ = run_state(run)
     if state == DONE:
         return Outcome(run, DONE, 0)
     if state == RESTART:
         clear_stale(run.run_dir)
     cmd = train_command(run, state, script, nproc)
-    os.makedirs(os.path.dirname(run.run_dir), exist_ok=True)
     tic = time.perf_counter()
     gpu = (env or os.environ).get("CUDA_VISIBLE_DEVICES")
+    env = dict(os.environ if env is None else env)
+    if lock.fd is not None:  # train.py takes over the lock (the same open file, so no gap)
+        env[INHERITED_FD] = str(lock.fd)
     with open(run.log_path, "a") as log:
         log.write(f"==== {datetime.datetime.now():%Y-%m-%d %H:%M:%S} sweep: {state} on {os.uname().nodename}"
                   f"{'' if gpu is None else ' CUDA_VISIBLE_DEVICES=' + gpu}\n$ {shlex.join(cmd)}\n")
@@ -93,7 +114,7 @@ def execute(run: Run, env: dict | None = None, on_start: Callable[[subprocess.Po
         # the training sizes its loader workers by its CPU affinity (DATALOADER.NUM_WORKERS -1)
         pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus and hasattr(os, "sched_setaffinity") else None
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=run.cwd,
-                                env=env, preexec_fn=pin)
+                                env=env, preexec_fn=pin, pass_fds=() if lock.fd is None else (lock.fd,))
         if on_start is not None:
             on_start(proc)
         returncode = proc.wait()

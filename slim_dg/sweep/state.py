@@ -8,7 +8,8 @@
 - ``start``: nothing there yet;
 - ``conflict``: the run finished or started with a different config than the sweep asks for now
   (the message names the keys); it is left alone, because neither skipping it nor resuming it
-  would give the requested run.
+  would give the requested run;
+- ``busy``: another process holds the run's lock (``utils.run_lock``): running elsewhere, left alone.
 """
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ from ..config import ConfigError, get_cfg_defaults, merge_from_file
 from ..config.hashing import config_diff
 from ..engine.checkpoint import list_checkpoints
 from ..evaluation.results import RESULTS_FILE, read_results
+from ..utils.run_lock import is_empty_run_dir
 from .runs import Run
 
-DONE, START, RESUME, RESTART, CONFLICT = "done", "start", "resume", "restart", "conflict"
-STATES = (DONE, START, RESUME, RESTART, CONFLICT)
+DONE, START, RESUME, RESTART, CONFLICT, BUSY = "done", "start", "resume", "restart", "conflict", "busy"
+STATES = (DONE, START, RESUME, RESTART, CONFLICT, BUSY)
 
 
 def resolve_config(run: Run) -> CN:
@@ -70,6 +72,6 @@ def run_state(run: Run, cfg: CN | None = None) -> tuple[str, str]:
         return DONE, "valid results.json"
     if has_checkpoint:
         return RESUME, "checkpoint, no results.json"
-    if os.path.isdir(run.run_dir) and os.listdir(run.run_dir):
+    if os.path.isdir(run.run_dir) and not is_empty_run_dir(run.run_dir):
         return RESTART, "no checkpoint to resume from"
     return START, ""

@@ -60,7 +60,7 @@ def test_ddp_trains_and_only_rank0_writes(ddp_run):
     assert any(not torch.equal(first[k], v) for k, v in final["model"].items() if v.is_floating_point())
     assert len(final["per_process"]) == 2  # every process's random state, for an exact resume
     assert not any(k.startswith("module.") for k in final["model"])  # loadable without DDP
-    assert sorted(os.listdir(out)) == ["checkpoints", "config.yaml", "log.txt", "results.json", "tensorboard"]
+    assert sorted(os.listdir(out)) == [".lock", "checkpoints", "config.yaml", "log.txt", "results.json", "tensorboard"]
     assert len(os.listdir(os.path.join(out, "tensorboard"))) == 1  # one events file: rank 0's
 
 

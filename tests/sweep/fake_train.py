@@ -1,14 +1,16 @@
 """A stand-in for tools/train.py (same flags, same files a sweep looks at), in milliseconds: no torch.
 
-It refuses a non-empty output dir without --resume/--overwrite like train.py, appends its argv to
+It refuses a non-empty output dir (its lock file aside) without --resume/--overwrite like train.py, appends its argv to
 ``calls.jsonl`` in the run dir (with its CUDA_VISIBLE_DEVICES), writes a checkpoint name and a
 results.json that follows the schema.
-A run whose directory path contains the value of FAKE_TRAIN_FAIL exits 3 after its checkpoint.
+A run whose directory path contains the value of FAKE_TRAIN_FAIL exits 3 after its checkpoint;
+FAKE_TRAIN_SECONDS makes every run take that long (to overlap two sweeps).
 """
 import argparse
 import json
 import os
 import sys
+import time
 
 p = argparse.ArgumentParser()
 p.add_argument("--config-file")
@@ -21,7 +23,7 @@ p.add_argument("--plugin", action="append", default=[])
 p.add_argument("opts", nargs=argparse.REMAINDER)
 args = p.parse_args()
 out = args.resume or args.output_dir
-if not args.resume and not args.overwrite and os.path.isdir(out) and os.listdir(out):
+if not args.resume and not args.overwrite and os.path.isdir(out) and set(os.listdir(out)) - {".lock"}:
     sys.exit(f"error: Output dir {out} is not empty")
 os.makedirs(os.path.join(out, "checkpoints"), exist_ok=True)
 with open(os.path.join(out, "calls.jsonl"), "a") as f:
@@ -31,6 +33,7 @@ with open(os.path.join(out, "calls.jsonl")) as f:
     first = json.loads(f.readline())["argv"]  # a resumed run finds its target and seed where it started
 target, seed = first[first.index("--target-domains") + 1], int(first[first.index("--seed") + 1])
 open(os.path.join(out, "checkpoints", "model-epoch1.pt"), "w").close()
+time.sleep(float(os.environ.get("FAKE_TRAIN_SECONDS", "0")))
 print(f"fake training of {out}")
 if os.environ.get("FAKE_TRAIN_FAIL") and os.environ["FAKE_TRAIN_FAIL"] in out:
     sys.exit(3)

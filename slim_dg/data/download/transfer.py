@@ -1,8 +1,9 @@
 """Resumable HTTP downloads from a list of mirrors, checked against the declared checksums.
 
 Bytes go to ``<file>.part``; an interrupted transfer resumes from there with a ``Range`` request
-on the next run. The file gets its final name only once it is complete and its checksum matches;
-a file that does not match is deleted, so a later run never trusts it.
+on the next run, a full disk included (``DiskFullError`` says so, and the part file is kept). The
+file gets its final name only once it is complete and its checksum matches; a file that does not
+match is deleted, so a later run never trusts it.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import urllib.request
 
 from tqdm import tqdm
 
+from ...utils.disk import DiskFullError, free_bytes, human, out_of_space
 from .sources import Source
 
 logger = logging.getLogger("slim_dg.download")
@@ -102,15 +104,29 @@ def download_url(url: str, part: str, timeout: float = 30.0, progress: bool = Tr
             raise ValueError(f"served a web page ({ctype}) instead of the file (quota exceeded or moved?)")
         length = resp.headers.get("Content-Length")
         total = have + int(length) if length and length.isdigit() else None
-        with open(part, "ab" if have else "wb") as f, tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=os.path.basename(part)[:-5], disable=not progress, leave=False) as bar:
-            while chunk := resp.read(CHUNK):
-                f.write(chunk)
-                bar.update(len(chunk))
+        try:
+            with open(part, "ab" if have else "wb") as f, tqdm(
+                    total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
+                    desc=os.path.basename(part)[:-5], disable=not progress, leave=False) as bar:
+                while chunk := resp.read(CHUNK):
+                    f.write(chunk)
+                    bar.update(len(chunk))
+        except OSError as e:
+            if not out_of_space(e):
+                raise
+            raise _download_disk_full(url, part, total) from e
     if total is not None and os.path.getsize(part) < total:
         raise ConnectionError(f"connection closed after {os.path.getsize(part)} of {total} bytes "
                               "(run again to resume)")
+
+
+def _download_disk_full(url: str, part: str, total: int | None) -> DiskFullError:
+    """The ``.part`` file is kept (unlike other writes): the next run resumes the download from it."""
+    have = os.path.getsize(part) if os.path.exists(part) else 0
+    left = f"{human(total - have)} more ({human(total)} in all)" if total is not None else "more (size unknown)"
+    return DiskFullError(f"No space left on the device downloading {url} to {part}: it needs {left}, "
+                         f"{human(free_bytes(part))} are free there. The partial file ({human(have)}) is kept: free "
+                         "some space and run the same command again to resume the download.")
 
 
 def fetch(source: Source, dest_dir: str, timeout: float = 30.0, progress: bool = True) -> str:
