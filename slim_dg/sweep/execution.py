@@ -105,8 +105,9 @@ def _execute_locked(run: Run, lock: RunLock, env: dict | None, on_start, script:
     tic = time.perf_counter()
     gpu = (env or os.environ).get("CUDA_VISIBLE_DEVICES")
     env = dict(os.environ if env is None else env)
-    if lock.fd is not None:  # train.py takes over the lock (the same open file, so no gap)
-        env[INHERITED_FD] = str(lock.fd)
+    fd = lock.pass_on()
+    if fd is not None:  # train.py takes over the lock (the same open file, so no gap)
+        env[INHERITED_FD] = str(fd)
     with open(run.log_path, "a") as log:
         log.write(f"==== {datetime.datetime.now():%Y-%m-%d %H:%M:%S} sweep: {state} on {os.uname().nodename}"
                   f"{'' if gpu is None else ' CUDA_VISIBLE_DEVICES=' + gpu}\n$ {shlex.join(cmd)}\n")
@@ -114,7 +115,7 @@ def _execute_locked(run: Run, lock: RunLock, env: dict | None, on_start, script:
         # the training sizes its loader workers by its CPU affinity (DATALOADER.NUM_WORKERS -1)
         pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus and hasattr(os, "sched_setaffinity") else None
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=run.cwd,
-                                env=env, preexec_fn=pin, pass_fds=() if lock.fd is None else (lock.fd,))
+                                env=env, preexec_fn=pin, pass_fds=() if fd is None else (fd,))
         if on_start is not None:
             on_start(proc)
         returncode = proc.wait()

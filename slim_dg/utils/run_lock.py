@@ -40,8 +40,8 @@ _HELD: set[int] = set()  # this process's lock descriptors
 
 def _drop_held_in_child() -> None:
     """A forked child (a DataLoader worker) must not keep the lock alive after its parent dies: it
-    closes its copies (the parent's stay locked). subprocess's fork+exec skips this hook, so a lock
-    handed on with ``pass_fds`` is kept."""
+    closes its copies (the parent's stay locked). A lock handed to a child on purpose leaves the set
+    first (``RunLock.pass_on``)."""
     for fd in _HELD:
         with contextlib.suppress(OSError):
             os.close(fd)
@@ -140,6 +140,14 @@ class RunLock:
         lock = cls(run_dir, fd)
         lock.write_holder()
         return lock
+
+    def pass_on(self) -> int | None:
+        """The descriptor to hand to a child process (``pass_fds``; the sweep's ``train.py``), which
+        then holds the lock too. It leaves the set that forked children close: a ``Popen`` with a
+        ``preexec_fn`` runs the fork hooks in the child, and would close it before ``pass_fds`` keeps it."""
+        if self.fd is not None:
+            _HELD.discard(self.fd)
+        return self.fd
 
     def write_holder(self) -> None:
         if self.fd is not None:

@@ -114,8 +114,11 @@ def test_every_process_of_a_ddp_group_stops_when_the_dir_is_locked(tmp_path, hol
                          env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=REPO))
     assert ddp.returncode != 0
     lines = [line for line in ddp.stderr.splitlines() if line.startswith("error: ")]
-    assert lines == [f"error: {run_dir} is in use by pid {proc.pid}, host {socket.gethostname()}" + lines[0].split(
-        socket.gethostname(), 1)[1]] * 2  # the same line from each process
+    assert lines, ddp.stderr
+    expected = f"error: {run_dir} is in use by pid {proc.pid}, host {socket.gethostname()}" + lines[0].split(
+        socket.gethostname(), 1)[1]
+    # the same line from each process that got to print it (torchrun ends the other once one has exited)
+    assert len(lines) <= 2 and set(lines) == {expected}
     assert os.listdir(run_dir) == [LOCK_FILE]
 
 
