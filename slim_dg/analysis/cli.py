@@ -17,7 +17,7 @@ from fractions import Fraction
 import torch
 
 from ..adversarial.step import build_adversary_and_objective
-from ..config.argv import split_config_pairs
+from ..config.argv import parse_with_config_pairs
 from ..utils.logger import setup_logging
 from . import plots
 from .attacks import ATTACKS, Attacker, robustness
@@ -202,10 +202,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """``KEY VALUE`` overrides may come before or after the flags."""
-    flags, pairs = split_config_pairs(sys.argv[1:] if argv is None else list(argv))
-    args = build_parser().parse_args(flags)
-    args.opts = pairs + args.opts
-    return args
+    return parse_with_config_pairs(build_parser(), argv)
 
 
 def main(argv: list[str] | None = None) -> int:

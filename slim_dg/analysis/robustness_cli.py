@@ -17,7 +17,7 @@ import sys
 import torch
 
 from ..evaluation.results import RESULTS_FILE, write_results
-from ..config.argv import split_config_pairs
+from ..config.argv import parse_with_config_pairs
 from ..utils.logger import setup_logging
 from .cli import fraction
 from .robustness import DEFAULT_ATTACKS, ROBUST_ATTACKS, check_attacks, evaluate_run, markdown_table
@@ -63,10 +63,7 @@ def record(run_dir: str, report: dict) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """``KEY VALUE`` overrides may come before or after the flags."""
-    flags, pairs = split_config_pairs(sys.argv[1:] if argv is None else list(argv))
-    args = build_parser().parse_args(flags)
-    args.opts = pairs + args.opts
-    return args
+    return parse_with_config_pairs(build_parser(), argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,9 @@ word is a config key when its first dotted part is a top-level key of the defaul
 """
 from __future__ import annotations
 
+import argparse
 import re
+import sys
 
 from .defaults import get_cfg_defaults
 
@@ -38,3 +40,12 @@ def split_config_pairs(argv: list[str]) -> tuple[list[str], list[str]]:
         flags.append(word)
         i += 1
     return flags, pairs
+
+
+def parse_with_config_pairs(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """``parser.parse_args`` of ``argv`` (default: ``sys.argv[1:]``) with its ``KEY VALUE`` pairs
+    taken out first and put in front of ``args.opts`` (the parser's own trailing pairs, if any)."""
+    flags, pairs = split_config_pairs(sys.argv[1:] if argv is None else list(argv))
+    args = parser.parse_args(flags)
+    args.opts = pairs + args.opts
+    return args

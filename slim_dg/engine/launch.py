@@ -23,7 +23,7 @@ import torch
 from yacs.config import CfgNode as CN
 
 from ..config import ConfigError, get_cfg_defaults, merge_from_file, merge_from_list, validate_cfg
-from ..config.argv import split_config_pairs
+from ..config.argv import parse_with_config_pairs
 from ..config.hashing import config_diff
 from ..data import DatasetMissingError
 from ..data.class_sets import class_counts
@@ -79,9 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Like ``build_parser().parse_args``, but ``KEY VALUE`` pairs may come anywhere: before, between
     or after the flags (``--target-domains a b OPTIM.LR 0.1 --seed 3`` works)."""
     parser = build_parser()
-    flags, pairs = split_config_pairs(sys.argv[1:] if argv is None else list(argv))
-    args = parser.parse_args(flags)
-    args.opts = pairs + args.opts
+    args = parse_with_config_pairs(parser, argv)
     if args.eval_only and not args.model_dir:
         parser.error("--eval-only needs --model-dir DIR")
     if args.resume and args.overwrite:

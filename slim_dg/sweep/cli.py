@@ -16,7 +16,7 @@ import shlex
 import sys
 
 from ..config import ConfigError
-from ..config.argv import split_config_pairs
+from ..config.argv import parse_with_config_pairs
 from ..utils.logger import setup_logging
 from ..utils.plugins import load_plugins
 from ..utils.run_lock import probe
@@ -78,10 +78,7 @@ def plan(runs) -> list[tuple]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """``KEY VALUE`` pairs may come anywhere (after ``--opts`` or bare), flags before or after them."""
-    flags, pairs = split_config_pairs(sys.argv[1:] if argv is None else list(argv))
-    args = build_parser().parse_args(flags)
-    args.opts = pairs + args.opts
-    return args
+    return parse_with_config_pairs(build_parser(), argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,20 +19,6 @@ RUN = ["INPUT.SIZE", "(16, 16)", "MODEL.BACKBONE.NAME", "resnet10t", "OPTIM.MAX_
        "TRAIN.MAX_ITERS_PER_EPOCH", "1", "DATALOADER.TRAIN_X.BATCH_SIZE", "4", "DATALOADER.NUM_WORKERS", "0"]
 
 
-@pytest.fixture
-def data_log(caplog):
-    """The records of the ``slim_dg.data`` logger (whatever an earlier run set its propagation to)."""
-    logger = logging.getLogger("slim_dg.data")
-    old = logger.level, logger.propagate
-    logger.addHandler(caplog.handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    yield caplog
-    logger.setLevel(old[0])
-    logger.propagate = old[1]
-    logger.removeHandler(caplog.handler)
-
-
 def bilingual_tree(root) -> None:
     """``pets/``: two English domains, and a German one whose folders name the same two classes."""
     for d, names in (("photo", ("cat", "dog")), ("cartoon", ("cat", "dog")), ("zeichnung", ("katze", "hund"))):

@@ -1,6 +1,5 @@
 """A download that fills the disk (issue 20): one line, the ``.part`` file kept, and the next run resumes."""
 import errno
-import io
 import os
 
 import pytest

@@ -14,20 +14,6 @@ from slim_dg.data.datasets.folder import read_domain_folder, scan_domain
 from slim_dg.data.datasets.image_folder import ImageFolderDG
 
 
-@pytest.fixture
-def data_log(caplog):
-    """The records of the ``slim_dg.data`` logger (whatever an earlier run set its propagation to)."""
-    logger = logging.getLogger("slim_dg.data")
-    old = logger.level, logger.propagate
-    logger.addHandler(caplog.handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False  # each record once, through caplog's handler
-    yield caplog
-    logger.setLevel(old[0])
-    logger.propagate = old[1]
-    logger.removeHandler(caplog.handler)
-
-
 def messy_domain(domain_dir, outside) -> dict[str, list[str]]:
     """A domain as copied off a Mac (one image links to ``outside``): the images that count, per class."""
     good = {"cat": [write_image(os.path.join(domain_dir, "cat", "a.png")),
