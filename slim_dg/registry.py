@@ -8,6 +8,8 @@ from __future__ import annotations
 import difflib
 from typing import Any, Iterator
 
+from .errors import UnknownNameError
+
 
 class Registry:
     def __init__(self, name: str, config_key: str | None = None) -> None:
@@ -59,7 +61,7 @@ class Registry:
     def get(self, key: str) -> Any:
         key = self._aliases.get(key, key)
         if key not in self._obj:
-            raise KeyError(self.unknown_message(key))
+            raise UnknownNameError(self.unknown_message(key))
         return self._obj[key]
 
     def build(self, key: str, *args: Any, **kwargs: Any) -> Any:

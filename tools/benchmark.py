@@ -39,8 +39,9 @@ import torch.nn.functional as F
 
 from slim_dg.data import DATASET_REGISTRY
 from slim_dg.engine import build_trainer
-from slim_dg.engine.launch import parse_args as parse_train_args
-from slim_dg.engine.launch import setup_cfg
+from slim_dg.engine.argv_config import parse_args as parse_train_args
+from slim_dg.engine.argv_config import setup_cfg
+from slim_dg.engine.process import set_determinism
 from slim_dg.engine.optim import build_optimizer
 from slim_dg.utils.logger import setup_logging
 from slim_dg.utils.seed import set_seed
@@ -213,8 +214,10 @@ def main(argv=None):
     args = parse_args(argv)
     setup_logging(None, logging.WARNING)  # the table, not every trainer's set-up
     with tempfile.TemporaryDirectory() as out_dir:
+        erm_cfg = trainer_cfg(args, "erm", out_dir)
+        set_determinism(erm_cfg)  # cuDNN autotunes on a GPU, as in training
         set_seed(0)
-        erm = build_trainer(trainer_cfg(args, "erm", out_dir))
+        erm = build_trainer(erm_cfg)
         batch = next(iter(erm.train_loader))  # one real, normalised batch, kept in (page-locked) memory
         batch.pop("skipped", None)
         if batch["img"].dtype == torch.uint8:  # a GPU's training loader leaves normalising to the step

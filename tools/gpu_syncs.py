@@ -23,6 +23,7 @@ import torch  # noqa: E402
 
 from slim_dg.config import get_cfg_defaults, merge_from_file, merge_from_list, validate_cfg  # noqa: E402
 from slim_dg.engine import build_trainer  # noqa: E402
+from slim_dg.engine.process import set_determinism  # noqa: E402
 
 
 def main() -> None:
@@ -39,6 +40,7 @@ def main() -> None:
     merge_from_list(cfg, args.opts)
     validate_cfg(cfg)
     cfg.freeze()
+    set_determinism(cfg)  # cuDNN autotuning, as in training
     trainer = build_trainer(cfg)
     trainer.model.train()
     batches = itertools.cycle(itertools.islice(trainer.train_loader, args.warmup + args.steps))

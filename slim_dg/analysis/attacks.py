@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import MissingPackageError, UnknownNameError
 from ..adversarial.slim import intermediate_loss
 from ..evaluation.adversarial import attack_accuracy, pgd_attack
 
@@ -24,8 +25,8 @@ def _torchattacks():
     try:
         import torchattacks
     except ImportError as e:
-        raise ImportError("The attacks need torchattacks: pip install -e \".[analysis]\" "
-                          "(or pip install torchattacks)") from e
+        raise MissingPackageError("The attacks need torchattacks: pip install -e \".[analysis]\" "
+                                  "(or pip install torchattacks)") from e
     return torchattacks
 
 
@@ -63,7 +64,7 @@ class Attacker:
         """The adversarial version of the normalised batch ``x`` (also normalised)."""
         if name in ATTACKS:
             return getattr(self, name)(x, y).detach()
-        raise KeyError(f"Unknown attack '{name}'. Available: {', '.join(ATTACKS)}")
+        raise UnknownNameError(f"Unknown attack '{name}'. Available: {', '.join(ATTACKS)}")
 
     @torch.no_grad()
     def tap_cosine(self, x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,7 @@ import torch
 
 from ..adversarial.step import build_adversary_and_objective
 from ..config.argv import parse_with_config_pairs
+from ..errors import InputError
 from ..utils.logger import setup_logging
 from . import plots
 from .attacks import ATTACKS, Attacker, robustness
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(None)
     try:
         run(args)
-    except (FileNotFoundError, KeyError, ValueError, TypeError, ImportError) as e:
-        print(f"analyze.py {args.command}: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+    except InputError as e:  # bad input: one line; anything else is a bug and keeps its traceback
+        print(f"analyze.py {args.command}: {e}", file=sys.stderr)
         return 2
     return 0

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..adversarial.base import Adversary
+from ..errors import InputError
 from ..adversarial.clean_pass import clean_taps, without_bn_updates
 
 
@@ -43,7 +44,7 @@ def adversarial_batch(model: nn.Module, adversary: Adversary, objective, x: torc
     """``x̃`` as the training step makes it; ``seed`` fixes the random start, so two objectives
     (plain and SLIM) are compared from the same starting point."""
     if not hasattr(adversary, "generate"):
-        raise TypeError(f"{type(adversary).__name__} perturbs features, not images; this analysis needs an "
+        raise InputError(f"{type(adversary).__name__} perturbs features, not images; this analysis needs an "
                         "image-level adversary (advstyle, pgd)")
     adversary = without_bn_updates(adversary)
     was_training = model.training

@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import InputError, MissingPackageError
+
 INSTALL = "pip install git+https://github.com/fra31/auto-attack"
 TARGET_CLASSES = 9  # the standard version's, for APGD-T and FAB-T
 MIN_CLASSES = 4  # APGD-T's targeted DLR loss reads the 3rd and 4th largest logits
@@ -23,8 +25,8 @@ def _reference():
     try:
         import autoattack
     except ImportError as e:
-        raise ImportError("The autoattack column needs the reference AutoAttack (fra31/auto-attack, not on "
-                          f"PyPI): {INSTALL}") from e
+        raise MissingPackageError("The autoattack column needs the reference AutoAttack (fra31/auto-attack, "
+                                  f"not on PyPI): {INSTALL}") from e
     return autoattack
 
 
@@ -33,7 +35,7 @@ def require_reference(num_classes: int | None = None) -> None:
     ``ValueError`` when a model of ``num_classes`` classes is too small for its standard version."""
     _reference()
     if num_classes is not None and num_classes < MIN_CLASSES:
-        raise ValueError(f"AutoAttack's standard version needs at least {MIN_CLASSES} classes (APGD-T's targeted "
+        raise InputError(f"AutoAttack's standard version needs at least {MIN_CLASSES} classes (APGD-T's targeted "
                          f"DLR loss); this model has {num_classes}")
 
 

@@ -26,7 +26,9 @@ import os
 import torch
 from torch import nn
 
+from ..config import ConfigError
 from ..engine.checkpoint import CHECKPOINT_DIR, list_checkpoints, load_checkpoint
+from ..errors import MissingFileError, UnknownNameError
 from ..evaluation.adversarial import attack_accuracy, pgd_attack
 from .attacks import Attacker, _torchattacks
 from .reference_autoattack import TARGET_CLASSES, autoattack_attack, require_reference
@@ -61,7 +63,7 @@ def check_attacks(names, num_classes: int | None = None) -> None:
     cannot attack a ``num_classes`` model, before any work."""
     unknown = [n for n in names if n not in ROBUST_ATTACKS]
     if unknown:
-        raise KeyError(f"Unknown attack(s) {unknown}. Available: {', '.join(ROBUST_ATTACKS)}")
+        raise UnknownNameError(f"Unknown attack(s) {unknown}. Available: {', '.join(ROBUST_ATTACKS)}")
     if "autoattack" in names:
         require_reference(num_classes)
     if set(names) - {"cw", "autoattack"}:
@@ -110,7 +112,7 @@ def _same_weights(a: dict, b: dict) -> bool:
 def _val_loader(run: TrainedRun):
     names = [k for k in run.loaders if k.endswith(" (val)")]
     if not names:
-        raise ValueError(f"{run.run_dir} has no validation split (DATASET.VAL_RATIO 0): no best checkpoint to pick")
+        raise ConfigError(f"{run.run_dir} has no validation split (DATASET.VAL_RATIO 0): no best checkpoint to pick")
     return names[0], run.loaders[names[0]]
 
 
@@ -128,7 +130,7 @@ def select_best(run: TrainedRun, val_steps: int, seed: int = 0) -> dict:
                 f"every epoch (TEST.ROBUST_VAL_STEPS {run.cfg.TEST.ROBUST_VAL_STEPS})"}
     paths = list_checkpoints(run.run_dir)
     if not paths:
-        raise FileNotFoundError(f"No checkpoint in {ckpt_dir}")
+        raise MissingFileError(f"No checkpoint in {ckpt_dir}")
     split, loader = _val_loader(run)
     cfg = run.cfg
     scores = []

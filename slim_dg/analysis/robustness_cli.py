@@ -16,8 +16,9 @@ import sys
 
 import torch
 
-from ..evaluation.results import RESULTS_FILE, write_results
 from ..config.argv import parse_with_config_pairs
+from ..errors import InputError
+from ..evaluation.results import RESULTS_FILE, write_results
 from ..utils.logger import setup_logging
 from .cli import fraction
 from .robustness import DEFAULT_ATTACKS, ROBUST_ATTACKS, check_attacks, evaluate_run, markdown_table
@@ -72,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     tap = int(args.tap) if args.tap.lstrip("-").isdigit() else args.tap
     try:
         check_attacks(args.attacks)  # a missing package is named with its install line before any work
-    except (ImportError, KeyError) as e:
-        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     reports = []
     try:
@@ -82,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
                                   args.step_size, tap, args.val_steps, args.seed, args.opts)
             record(run_dir, report)
             reports.append(report)
-    except (FileNotFoundError, KeyError, ValueError) as e:
-        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+    except InputError as e:  # bad input: one line; anything else is a bug and keeps its traceback
+        print(f"error: {e}", file=sys.stderr)
         return 2
     table = markdown_table(reports)
     print(table)

@@ -16,6 +16,7 @@ from ..config import get_cfg_defaults, merge_from_file, merge_from_list, validat
 from ..data import DGDataset, build_data_loaders, build_dataset
 from ..data.build import DatumDataset, collate_skipping
 from ..data.transforms import build_transform
+from ..errors import MissingFileError
 from ..engine.checkpoint import find_checkpoint, load_checkpoint
 from ..modeling import build_model
 from ..modeling.classifier import Classifier
@@ -65,7 +66,7 @@ def load_run(run_dir: str, which: str | None = None, device: str | torch.device 
     e.g. ``DATASET.ROOT /data`` when the data moved."""
     config = os.path.join(run_dir, "config.yaml")
     if not os.path.isfile(config):
-        raise FileNotFoundError(f"{run_dir} has no config.yaml: pass the output dir of a tools/train.py run")
+        raise MissingFileError(f"{run_dir} has no config.yaml: pass the output dir of a tools/train.py run")
     cfg = get_cfg_defaults()
     merge_from_file(cfg, config)
     merge_from_list(cfg, list(opts or []))

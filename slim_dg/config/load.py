@@ -13,12 +13,13 @@ from typing import Any, Iterable
 import yaml
 from yacs.config import CfgNode as CN
 
+from ..errors import InputError
 from .hashing import flatten
 
 BASE_KEY = "_BASE_"
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """A config file, key or value that cannot be used; the message says what to change."""
 
 

@@ -17,6 +17,7 @@ import re
 import numpy as np
 import torch
 
+from ..errors import MissingFileError
 from ..utils.disk import write_atomic
 
 CHECKPOINT_DIR = "checkpoints"
@@ -101,14 +102,14 @@ def load_newest_valid(run_dir: str, map_location="cpu") -> tuple[str, dict]:
     """The newest checkpoint that loads; a truncated or corrupt newer one is skipped with a warning."""
     paths = list_checkpoints(run_dir)
     if not paths:
-        raise FileNotFoundError(f"No checkpoint in {os.path.join(run_dir, CHECKPOINT_DIR)}")
+        raise MissingFileError(f"No checkpoint in {os.path.join(run_dir, CHECKPOINT_DIR)}")
     for path in reversed(paths):
         try:
             return path, load_checkpoint(path, map_location)
         except Exception as e:  # truncated zip, bad pickle, ...: all mean "not usable"
             logger.warning("Checkpoint %s is unreadable (%s: %s); falling back to the previous one",
                            path, type(e).__name__, e)
-    raise FileNotFoundError(f"No readable checkpoint in {os.path.join(run_dir, CHECKPOINT_DIR)}")
+    raise MissingFileError(f"No readable checkpoint in {os.path.join(run_dir, CHECKPOINT_DIR)}")
 
 
 def prune_checkpoints(run_dir: str, keep: int) -> None:
@@ -129,5 +130,5 @@ def find_checkpoint(run_dir: str, which: str | None = None) -> str:
     if not os.path.isfile(path):
         folder = os.path.dirname(path)
         have = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-        raise FileNotFoundError(f"No checkpoint {path}. This run has: {', '.join(have) or '(none)'}")
+        raise MissingFileError(f"No checkpoint {path}. This run has: {', '.join(have) or '(none)'}")
     return path

@@ -1,4 +1,4 @@
-"""One small hook per concern; ``build_hooks`` puts them together in a meaningful order.
+"""One small hook per concern; ``default_hooks`` puts them together in a meaningful order.
 
 Under DDP every process runs the same hooks, except that only the main process writes: the writer
 exists there alone, and checkpoints are assembled by all (the state gathers every process's random
@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from ..utils.distributed import any_process, is_distributed, is_main_process
 from .checkpoint import BEST, CHECKPOINT_DIR, checkpoint_name, prune_checkpoints, save_checkpoint
+from .results import ResultsHook
 from .train_loop import HookBase
 
 logger = logging.getLogger(__name__)
@@ -48,9 +49,7 @@ class CheckpointHook(HookBase):
         return path
 
     def save_periodic(self) -> None:
-        t = self.trainer
-        at_epoch_end = t.step_in_epoch == t.iters_per_epoch
-        self.save(checkpoint_name(t.epoch + at_epoch_end, 0 if at_epoch_end else t.step_in_epoch))
+        self.save(checkpoint_name(*self.trainer.resume_point()))
         if is_main_process():
             prune_checkpoints(self.output_dir, self.keep)
 
@@ -229,15 +228,19 @@ class WriterHook(HookBase):
             self.tb.close()
 
 
-def build_hooks(cfg, output_dir: str) -> list[HookBase | None]:
+def default_hooks(cfg, output_dir: str) -> list[HookBase | None]:
+    """Every trainer's hooks, in the order they run; ``None`` where a hook does not apply."""
     writer = WriterHook(output_dir, cfg.TRAIN.PRINT_FREQ) if is_main_process() else None
     checkpointer = CheckpointHook(output_dir, cfg.TRAIN.CHECKPOINT_FREQ, cfg.TRAIN.CHECKPOINT_KEEP)
+    evaluator = EvalHook(cfg.TRAIN.EVAL_FREQ, writer, checkpointer)
     return [
         LRSchedulerHook(),
         # checkpoint after the LR step (a resumed run continues with the right LR) and before
         # evaluating, so a crash in evaluation never loses the epoch's weights
         checkpointer,
-        EvalHook(cfg.TRAIN.EVAL_FREQ, writer, checkpointer),
+        evaluator,
+        # after the final evaluation, which it reports
+        ResultsHook(evaluator),
         # after the checkpointer: a signal at an epoch's end is saved once the epoch is complete
         SignalHook(checkpointer, cfg.TRAIN.PRINT_FREQ),
         # the writer last: it closes TensorBoard after everyone has logged

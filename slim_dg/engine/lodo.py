@@ -13,7 +13,7 @@ ordinary run directory (``config.yaml``, checkpoints, ``results.json``), so ``--
 Each target is a sweep ``Run``: its state (done, resume, restart, start, conflict) is the sweep's
 ``run_state``, so running the same command again skips the finished targets and resumes an
 interrupted one. The targets run one after another in this process (under ``torchrun``: in every
-process, each through the single-run code of ``launch``); Ctrl-C stops after the current target's
+process, each through ``launch.run_single``); Ctrl-C stops after the current target's
 checkpoint is saved.
 """
 from __future__ import annotations
@@ -32,7 +32,9 @@ from ..sweep.runs import Run
 from ..sweep.state import CONFLICT, DONE, RESTART, START, finished_results, resolve_config, run_state
 from ..utils.distributed import barrier, destroy_distributed, init_distributed, is_main_process
 from ..utils.logger import setup_logging
-from .launch import _run, default_output_dir, merge_args, parse_args, setup_cfg
+from .argv_config import merge_args, parse_args, setup_cfg
+from .launch import run_single
+from .output_dir import default_output_dir
 
 logger = logging.getLogger("slim_dg.lodo")
 SUMMARY_FILE = "lodo.json"
@@ -134,7 +136,7 @@ def run_lodo(args: argparse.Namespace, domains: tuple[str, ...]) -> dict:
             logger.info("Target %s: %s in %s", run.target, state, run.run_dir)
             target_args = parse_args(train_argv(run, state))
             try:
-                results[run.target] = _run(target_args, setup_cfg(target_args))
+                results[run.target] = run_single(target_args, setup_cfg(target_args))
             except SystemExit:  # Ctrl-C / SIGTERM: the target saved a checkpoint
                 setup_logging(None, logging.INFO if main_process else logging.WARNING)
                 logger.warning("Stopped during target %s; run the same command again to resume it", run.target)

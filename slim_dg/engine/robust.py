@@ -97,11 +97,14 @@ class RobustTrainer(DGTrainer):
         self.method = build_method(self.method_name, cfg)
         inner = self.method.inner
         self.objective = SLIM.from_config(cfg, self.model.backbone, base=inner) if self.use_slim else inner
-        steps = cfg.TEST.ROBUST_VAL_STEPS
+
+    def build_hooks(self):
+        *hooks, writer = super().build_hooks()  # the writer stays last
+        steps = self.cfg.TEST.ROBUST_VAL_STEPS
         if steps > 0 and not self.val_loaders:
             logger.warning("No validation split (DATASET.VAL_RATIO 0): no best-by-PGD checkpoint is kept")
-        self.register_hooks([RobustValHook(cfg.OUTPUT_DIR, steps, cfg.SEED)
-                             if steps > 0 and self.val_loaders else None])
+        return [*hooks, RobustValHook(self.cfg.OUTPUT_DIR, steps, self.cfg.SEED)
+                if steps > 0 and self.val_loaders else None, writer]
 
     def compute_losses(self, batch):
         return robust_losses(self.model, self.adversary, self.objective, self.method, batch["img"], batch["label"])

@@ -54,8 +54,11 @@ class TrainerBase:
     def train(self, start_epoch: int, max_epoch: int, start_step: int = 0) -> None:
         """Train epochs ``start_epoch .. max_epoch - 1``, the first one from step ``start_step``."""
         self.max_epoch = max_epoch
-        logger.info("Training from epoch %d%s to %d", start_epoch + 1,
-                    f" (step {start_step})" if start_step else "", max_epoch)
+        if start_epoch < max_epoch:
+            logger.info("Training from epoch %d%s to %d", start_epoch + 1,
+                        f" (step {start_step})" if start_step else "", max_epoch)
+        else:  # a run resumed after its last epoch, before its final evaluation: the hooks' after_train
+            logger.info("Trained to epoch %d already: ending the run", max_epoch)
         try:
             self._call("before_train")
             for self.epoch in range(start_epoch, max_epoch):

@@ -13,20 +13,22 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import time
 
 import torch
 
 from ..config.hashing import config_hash
-from ..data.build import build_data_loaders, build_dataset
+from ..data import build as data_build
 from ..evaluation import evaluate_domains
-from ..modeling import build_model
+from .. import modeling
 from ..utils.distributed import (DistributedDataParallel, all_gather_object, all_processes, broadcast_buffers,
                                  get_rank, get_world_size, is_distributed, local_cuda_index, unwrap)
 from ..utils.seed import set_seed
-from .checkpoint import get_rng_state, set_rng_state
-from .hooks import build_hooks
-from .optim import build_lr_scheduler, build_optimizer
-from .train_loop import TrainerBase
+from .checkpoint import find_checkpoint, get_rng_state, load_checkpoint, load_newest_valid, set_rng_state
+from .hooks import default_hooks
+from .results import run_provenance, write_run_results
+from . import optim
+from .train_loop import HookBase, TrainerBase
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +55,8 @@ def autocast_dtype(cfg, device: torch.device) -> torch.dtype | None:
 
 
 class DGTrainer(TrainerBase):
-    # what __init__ sets from TRAIN.*; these defaults (float32, NCHW, no loss scaling) are for
-    # trainers assembled without it, such as the tests' stubs
-    amp_dtype: torch.dtype | None = None
-    memory_format: torch.memory_format = torch.contiguous_format
-    scaler: torch.amp.GradScaler = torch.amp.GradScaler("cpu", enabled=False)
-    skip_bad_images: bool = False
-    _unchecked: tuple = ()  # (iteration, epoch, total, losses) of steps whose losses are not yet checked finite
+    """Built in one order from the config: device and AMP, then ``build_data_loaders``,
+    ``build_model``, ``build_optimizer`` and ``build_hooks``; a method or a test overrides those."""
 
     def __init__(self, cfg):
         super().__init__()
@@ -67,18 +64,12 @@ class DGTrainer(TrainerBase):
         self.device = select_device(cfg)
         self.amp_dtype = autocast_dtype(cfg, self.device)
         self.memory_format = torch.channels_last if cfg.TRAIN.CHANNELS_LAST else torch.contiguous_format
-        if self.device.type == "cuda" and not cfg.TRAIN.DETERMINISTIC:
-            torch.backends.cudnn.benchmark = True  # fixed input sizes: autotuned kernels are reused
-        self.dataset = build_dataset(cfg)
-        self.train_loader, self.val_loaders, self.test_loaders = build_data_loaders(cfg, self.dataset)
-        logger.info("Data: %d training images from %s; source val %s; targets %s", len(self.dataset.train_x),
-                    cfg.DATASET.SOURCE_DOMAINS, {d: len(v) for d, v in self.dataset.val.items()},
-                    {d: len(v) for d, v in self.dataset.test.items()})
-        model = build_model(cfg, self.dataset.num_classes).to(self.device, memory_format=self.memory_format)
+        self.build_data_loaders()
+        model = self.build_model().to(self.device, memory_format=self.memory_format)
         if cfg.TRAIN.COMPILE:
             model.compile()  # in place: the state dict keeps its keys
-        self.optimizer = build_optimizer(cfg, model.parameters())
-        self.scheduler = build_lr_scheduler(cfg, self.optimizer)
+        self.optimizer = self.build_optimizer(model)
+        self.scheduler = optim.build_lr_scheduler(cfg, self.optimizer)
         # float16 needs loss scaling (bfloat16 has float32's range); disabled, it steps plainly
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype is torch.float16)
         if is_distributed():  # one GPU (or the CPU) per process; gradients all-reduced in backward
@@ -91,10 +82,32 @@ class DGTrainer(TrainerBase):
         self.iters_per_epoch = len(self.train_loader)
         if cfg.TRAIN.MAX_ITERS_PER_EPOCH > 0:
             self.iters_per_epoch = min(self.iters_per_epoch, cfg.TRAIN.MAX_ITERS_PER_EPOCH)
-        self.last_eval: dict = {}
         self.skipped_images = 0  # unreadable training images left out (DATALOADER.ON_BAD_IMAGE skip)
         self.skip_bad_images = cfg.DATALOADER.ON_BAD_IMAGE == "skip"
-        self.register_hooks(build_hooks(cfg, cfg.OUTPUT_DIR))
+        self._unchecked: tuple = ()  # (iteration, epoch, total, losses) of steps whose losses are not yet checked finite
+        self.results: dict = {}  # results.json, once written (ResultsHook, test)
+        self.register_hooks(self.build_hooks())
+
+    def build_data_loaders(self) -> None:
+        """Sets ``dataset``, ``train_loader``, ``val_loaders`` and ``test_loaders`` (name -> loader)."""
+        cfg = self.cfg
+        self.dataset = data_build.build_dataset(cfg)
+        self.train_loader, self.val_loaders, self.test_loaders = data_build.build_data_loaders(cfg, self.dataset)
+        logger.info("Data: %d training images from %s; source val %s; targets %s", len(self.dataset.train_x),
+                    cfg.DATASET.SOURCE_DOMAINS, {d: len(v) for d, v in self.dataset.val.items()},
+                    {d: len(v) for d, v in self.dataset.test.items()})
+
+    def build_model(self) -> torch.nn.Module:
+        """The classifier (``__init__`` moves it to the device and memory format, then compiles it)."""
+        return modeling.build_model(self.cfg, self.dataset.num_classes)
+
+    def build_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
+        return optim.build_optimizer(self.cfg, model.parameters())
+
+    def build_hooks(self) -> list[HookBase | None]:
+        """The hooks in the order they run (``hooks.default_hooks`` explains it). A subclass adds its own
+        before the last entry, the writer, which must close TensorBoard after every other hook has logged."""
+        return default_hooks(self.cfg, self.cfg.OUTPUT_DIR)
 
     # -- what a method implements -------------------------------------------------------------
     def compute_losses(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -103,6 +116,19 @@ class DGTrainer(TrainerBase):
     def step_metrics(self) -> dict[str, torch.Tensor]:
         """Tensors the writer logs with the losses (e.g. an adversary's counters); read at log steps only."""
         return {}
+
+    # -- a run -------------------------------------------------------------------------------
+    def train(self) -> dict:
+        """Train from the state ``resume_or_load`` left (a finished run: its final evaluation only)
+        to ``OPTIM.MAX_EPOCH``; returns ``results.json`` as the ``ResultsHook`` wrote it."""
+        super().train(self.epoch, self.cfg.OPTIM.MAX_EPOCH, self.step_in_epoch)
+        return self.results
+
+    def test(self) -> dict:
+        """``--eval-only``: evaluate the loaded weights once and write that as ``results.json``."""
+        started, provenance = time.perf_counter(), run_provenance(self)
+        self.results = write_run_results(self, [{"epoch": self.epoch, **self.evaluate()}], provenance, started)
+        return self.results
 
     # -- the loop ------------------------------------------------------------------------------
     def epoch_batches(self):
@@ -174,22 +200,51 @@ class DGTrainer(TrainerBase):
         model = unwrap(self.model)  # DDP's own forward would sync buffers: a collective per batch
         broadcast_buffers(model, self.device)  # every process evaluates rank 0's BN statistics
         kw = {"amp_dtype": self.amp_dtype, "memory_format": self.memory_format}
-        self.last_eval = {"target": evaluate_domains(model, self.test_loaders, self.device, **kw),
-                          "source_val": evaluate_domains(model, self.val_loaders, self.device, **kw)}
-        return self.last_eval
+        return {"target": evaluate_domains(model, self.test_loaders, self.device, **kw),
+                "source_val": evaluate_domains(model, self.val_loaders, self.device, **kw)}
 
     # -- checkpoint state (plain types and tensors only: loadable with weights_only=True) ------
+    def resume_point(self) -> tuple[int, int]:
+        """Where a checkpoint saved now resumes: (epochs done, steps done in the next epoch). The
+        last step of an epoch completes it: (epoch + 1, 0)."""
+        if self.finished:  # ``epoch`` already counts the last one
+            return self.epoch, 0
+        if self.step_in_epoch == self.iters_per_epoch:
+            return self.epoch + 1, 0
+        return self.epoch, self.step_in_epoch
+
+    def resume_or_load(self, run_dir: str = "", which: str | None = None) -> str:
+        """Continue from the run in ``run_dir`` (``--resume``; ``--eval-only --model-dir``): its
+        checkpoint ``which`` (epoch N, 'best' or a file name in its checkpoints/), by default the
+        newest readable one. With no ``run_dir`` this is a new run and nothing is loaded (its
+        initial weights are ``build_model``'s). Returns the path loaded, or "".
+
+        Checkpoints are read onto the CPU whatever the trainer's device: the random states in
+        them must be CPU tensors (``torch.set_rng_state`` refuses CUDA ones), and ``load_state_dict``
+        copies the model's and the optimizer's tensors onto the device their parameters live on."""
+        if not run_dir:
+            return ""
+        if which is None:
+            path, state = load_newest_valid(run_dir)
+        else:
+            path = find_checkpoint(run_dir, which)
+            state = load_checkpoint(path)
+        self.load_state_dict(state)
+        logger.info("Loaded %s (%d epochs and %d steps done)", path, self.epoch, self.step_in_epoch)
+        return path
+
     def state_dict(self) -> dict:
         """The checkpoint. Under DDP every process must call it: it gathers what differs between them
         (random states: the adversaries' random starts differ per process; skipped-image counts)."""
         self.check_finite()
         per_process = all_gather_object({"rng": get_rng_state(), "skipped_images": self.skipped_images})
+        epoch, step_in_epoch = self.resume_point()
         return {
             "model": unwrap(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "epoch": self.epoch if self.finished else self.epoch + (self.step_in_epoch == self.iters_per_epoch),
-            "step_in_epoch": 0 if self.finished or self.step_in_epoch == self.iters_per_epoch else self.step_in_epoch,
+            "epoch": epoch,
+            "step_in_epoch": step_in_epoch,
             "iter": self.iter,
             "skipped_images": sum(p["skipped_images"] for p in per_process),
             "rng": per_process[0]["rng"],

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 
+from ..errors import InputError, MissingFileError
 from ..utils.disk import DiskFullError, write_text_atomic
 from ..utils.logger import setup_logging
 from .lodo import build_tables, load_records
@@ -41,7 +42,7 @@ def collect(root: str, selections: list[str], formats: list[str], output_dir: st
     """Write the tables (and figures); return the paths written."""
     records = load_records(root)
     if not records:
-        raise FileNotFoundError(f"No results.json under {root}")
+        raise MissingFileError(f"No results.json under {root}")
     single = sum(len(evaluations(r.results)) == 1 for r in records)
     if single and any(name != "last" for name in selections):
         logger.warning("%d of %d runs recorded a single evaluation (TRAIN.EVAL_FREQ 0): every selection rule "
@@ -80,11 +81,11 @@ def main(argv: list[str] | None = None) -> int:
             get_selection(s)
         unknown = [f for f in formats if f not in FORMATS]
         if unknown:
-            raise ValueError(f"Unknown --format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+            raise InputError(f"Unknown --format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
         written = collect(args.root, selections, formats, args.output_dir or os.path.join(args.root, "collect"),
                           args.seeds, args.plot, args.precision, args.allow_mixed)
-    except (KeyError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+    except InputError as e:  # bad input: one line; anything else is a bug and keeps its traceback
+        print(f"error: {e}", file=sys.stderr)
         return 2
     except DiskFullError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -20,6 +20,7 @@ import os
 import statistics
 from dataclasses import dataclass, field
 
+from ..errors import InputError
 from .results import RESULTS_FILE, read_results
 from .selection import SelectionMethod
 
@@ -138,7 +139,7 @@ def _check_mixed(dataset: str, runs: dict[tuple[str, str], list[RunRecord]], all
     if allow_mixed:
         logger.warning("Cells mix runs made differently (--allow-mixed):\n  %s", "\n  ".join(mixed))
         return
-    raise ValueError("Runs made differently would share a cell:\n  " + "\n  ".join(mixed) +
+    raise InputError("Runs made differently would share a cell:\n  " + "\n  ".join(mixed) +
                      "\nRe-run them with one commit and the same weights, or pass --allow-mixed to combine them.")
 
 
@@ -155,11 +156,11 @@ def build_tables(records: list[RunRecord], selection: type[SelectionMethod],
             try:
                 chosen = selection.select(r.results)
             except ValueError as e:
-                raise ValueError(f"{r.path}: {e}") from e
+                raise InputError(f"{r.path}: {e}") from e
             for target in r.results["target_domains"]:
                 key = (target, r.column, r.seed)
                 if key in origin:
-                    raise ValueError(f"Two runs for {dataset} {r.column} target {target} seed {r.seed}: "
+                    raise InputError(f"Two runs for {dataset} {r.column} target {target} seed {r.seed}: "
                                      f"{origin[key]} and {r.path}")
                 origin[key] = r.path
                 runs.setdefault((target, r.column), []).append(r)

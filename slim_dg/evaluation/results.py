@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 
+from ..errors import InputError
 from ..utils.disk import write_text_atomic
 from .provenance import validate_provenance
 
@@ -94,7 +95,7 @@ def format_table(res: dict) -> str:
 
 
 def read_results(path: str) -> dict:
-    """A ``results.json`` that follows the schema; ``ValueError`` naming the file otherwise
+    """A ``results.json`` that follows the schema; ``InputError`` (a ``ValueError``) naming the file otherwise
     (unreadable, truncated, or not following the schema)."""
     try:
         with open(path) as f:
@@ -103,5 +104,5 @@ def read_results(path: str) -> dict:
             raise ValueError(f"expected a JSON object, got {type(res).__name__}")
         validate_results(res)
     except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError
-        raise ValueError(f"{path}: {e}") from e
+        raise InputError(f"{path}: {e}") from e
     return res

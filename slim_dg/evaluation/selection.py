@@ -13,6 +13,7 @@ picks among the evaluations the run made (every ``TRAIN.EVAL_FREQ`` epochs, and 
 """
 from __future__ import annotations
 
+from ..errors import InputError
 from ..registry import Registry
 
 SELECTION_REGISTRY = Registry("Selection method")
@@ -53,7 +54,7 @@ class SourceVal(SelectionMethod):
     def select(cls, res: dict) -> dict:
         scored = [e for e in evaluations(res) if e["source_val"]]
         if not scored:
-            raise ValueError("no source-validation accuracy recorded (DATASET.VAL_RATIO 0?): "
+            raise InputError("no source-validation accuracy recorded (DATASET.VAL_RATIO 0?): "
                              "select with 'last' or 'oracle'")
         return max(scored, key=lambda e: mean_accuracy(e["source_val"]))  # max keeps the first of equals
 

@@ -14,6 +14,7 @@ import timm
 import torch
 from torch import nn
 
+from ..errors import InputError, UnknownNameError
 from .hub import hub_endpoint, hub_offline, hub_reachable, offline_hub
 
 TapSpec = Sequence["int | str"]
@@ -44,7 +45,7 @@ class TimmBackbone(nn.Module):
                                  f"(0..{self.num_taps - 1}): {', '.join(self.tap_names)}")
             return tap % self.num_taps
         if tap not in self.tap_names:
-            raise KeyError(f"Unknown tap '{tap}'. Available: {', '.join(self.tap_names)}")
+            raise UnknownNameError(f"Unknown tap '{tap}'. Available: {', '.join(self.tap_names)}")
         return self.tap_names.index(tap)
 
     def forward(self, x: torch.Tensor, taps: Sequence[int] | None = None):
@@ -83,7 +84,7 @@ def create_timm_backbone(name: str, pretrained: bool = False, weights: str = "",
     return backbone
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(InputError, RuntimeError):
     """Pretrained weights could not be had (hub unreachable, file unreadable); the one-line message says
     how to go on."""
 

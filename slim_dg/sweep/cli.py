@@ -15,7 +15,7 @@ import os
 import shlex
 import sys
 
-from ..config import ConfigError
+from ..errors import InputError
 from ..config.argv import parse_with_config_pairs
 from ..utils.logger import setup_logging
 from ..utils.plugins import load_plugins
@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         seeds = list(dict.fromkeys(args.seeds))
         runs = expand_runs(args.config_file, seeds, args.output_dir, args.targets, args.grid, args.opts, args.plugin)
         planned = plan(runs)
-    except (ValueError, KeyError, ConfigError, FileNotFoundError) as e:  # bad input: nothing has run
-        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+    except InputError as e:  # bad input: nothing has run
+        print(f"error: {e}", file=sys.stderr)
         return 2
     n = collections.Counter(state for _, state, _ in planned)
     logger.info("%d runs: %d done, %d to run (%d new, %d to start over), %d to resume%s%s", len(runs), n[DONE],

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from ..errors import MissingFileError
 from ..evaluation.results import RESULTS_FILE
 from ..utils.run_lock import INHERITED_FD, RunLock, RunLockedError
 from .runs import Run
@@ -30,7 +31,7 @@ def train_script() -> str:
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                         "tools", "train.py")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found: sweeps run tools/train.py of a source checkout "
+        raise MissingFileError(f"{path} not found: sweeps run tools/train.py of a source checkout "
                                 "(pip install -e .)")
     return path
 

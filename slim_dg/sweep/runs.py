@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from ..config import get_cfg_defaults, merge_from_file, merge_from_list
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,9 @@ def parse_grid(specs: list[str]) -> list[tuple[tuple[str, str], ...]]:
         key = key.strip()
         vals = split_values(values) if sep else []
         if not key or not sep or not all(vals):
-            raise ValueError(f"--grid {spec!r}: expected KEY=VALUE[,VALUE...], e.g. SLIM.LOSS=cosine,orthogonal")
+            raise InputError(f"--grid {spec!r}: expected KEY=VALUE[,VALUE...], e.g. SLIM.LOSS=cosine,orthogonal")
         if key in keys:
-            raise ValueError(f"--grid names {key} twice; give all its values in one KEY=V1,V2")
+            raise InputError(f"--grid names {key} twice; give all its values in one KEY=V1,V2")
         keys.add(key)
         axes.append([(key, v) for v in vals])
     return list(itertools.product(*axes))
@@ -105,22 +106,22 @@ def expand_runs(config_files: list[str], seeds: list[int], output_dir: str, targ
     Bad input (unknown target, a key both fixed and in the grid, two configs with one method
     name) raises ``ValueError`` before anything runs."""
     if len(opts) % 2:
-        raise ValueError(f"--opts takes KEY VALUE pairs, got an odd number of words: {' '.join(opts)}")
+        raise InputError(f"--opts takes KEY VALUE pairs, got an odd number of words: {' '.join(opts)}")
     fixed_keys = set(opts[::2])
     points = parse_grid(list(grid))
     both = sorted(fixed_keys & {k for k, _ in points[0]})
     if both:
-        raise ValueError(f"{both} set both by --opts and by --grid; keep one")
+        raise InputError(f"{both} set both by --opts and by --grid; keep one")
     runs, by_dir, seen_targets = [], {}, set()
     cwd = os.getcwd()
     for config_file in config_files:
         config_file = os.path.abspath(config_file)
         dataset, domains = dataset_of(config_file, list(opts))
         if not domains and not targets:
-            raise ValueError(f"Dataset {dataset} ({config_file}) does not declare its domains: pass --targets")
+            raise InputError(f"Dataset {dataset} ({config_file}) does not declare its domains: pass --targets")
         chosen = [d for d in domains if not targets or d in targets] if domains else list(targets)
         if not chosen:
-            raise ValueError(f"--targets {' '.join(targets)} selects no domain of {dataset} ({config_file}); "
+            raise InputError(f"--targets {' '.join(targets)} selects no domain of {dataset} ({config_file}); "
                              f"its domains: {', '.join(domains)}")
         seen_targets.update(chosen)
         method = method_name(config_file, dataset)
@@ -131,12 +132,12 @@ def expand_runs(config_files: list[str], seeds: list[int], output_dir: str, targ
             if run_dir in by_dir:
                 if by_dir[run_dir] == config_file:
                     continue  # the same config file or seed given twice
-                raise ValueError(f"{by_dir[run_dir]} and {config_file} would both write {run_dir}: "
+                raise InputError(f"{by_dir[run_dir]} and {config_file} would both write {run_dir}: "
                                  "rename one config file")
             by_dir[run_dir] = config_file
             runs.append(Run(config_file, dataset, method, gp, (*opts, *(x for kv in point for x in kv)), target,
                             seed, run_dir, cwd, tuple(plugins)))
     unknown = sorted(set(targets or ()) - seen_targets)
     if unknown:
-        raise ValueError(f"--targets {', '.join(unknown)}: not a domain of any swept dataset")
+        raise InputError(f"--targets {', '.join(unknown)}: not a domain of any swept dataset")
     return runs

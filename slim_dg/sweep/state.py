@@ -30,7 +30,7 @@ STATES = (DONE, START, RESUME, RESTART, CONFLICT, BUSY)
 
 def resolve_config(run: Run) -> CN:
     """The config ``train.py`` will build for this run (validated: bad input fails here, before anything runs)."""
-    from ..engine.launch import parse_args, setup_cfg
+    from ..engine.argv_config import parse_args, setup_cfg
 
     return setup_cfg(parse_args(run.train_args()))
 

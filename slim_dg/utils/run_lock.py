@@ -30,6 +30,7 @@ import socket
 import time
 from typing import Iterator
 
+from ..errors import InputError
 from .distributed import all_gather_object, is_main_process
 
 LOCK_FILE = ".lock"
@@ -53,7 +54,7 @@ _BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
 _UNSUPPORTED = (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
 
 
-class RunLockedError(Exception):
+class RunLockedError(InputError):
     """Another live process holds the run directory's lock; the message names it."""
 
     def __init__(self, run_dir: str, holder: str):

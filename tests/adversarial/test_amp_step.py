@@ -11,10 +11,11 @@ from slim_dg.adversarial.objectives import OutputLoss
 from slim_dg.config import ConfigError, get_cfg_defaults, merge_from_list, validate_cfg
 from slim_dg.engine import adversarial as adv_trainers
 from slim_dg.engine import build_trainer
-from slim_dg.engine.trainer import DGTrainer, autocast_dtype
+from slim_dg.engine.trainer import autocast_dtype
 
 from adv_testutils import ADVERSARIES, MEAN, STD, make_batch, make_model, perturb_seeded, run_steps
 from cfg_testutils import digits_cfg
+from trainer_testutils import without_data
 
 PAIRS = {  # adversary -> (plain trainer, SLIM trainer, random start)
     "advstyle": (adv_trainers.AdvStyle, adv_trainers.AdvStyleSLIM, 0.1),
@@ -22,36 +23,20 @@ PAIRS = {  # adversary -> (plain trainer, SLIM trainer, random start)
     "feat_advstyle": (adv_trainers.FeatAdvStyle, adv_trainers.FeatAdvStyleSLIM, 0.1),
 }
 SETTINGS = [("train", "clean+adv"), ("eval", "clean+adv"), ("train", "adv")]
-_PENDING: list = []
 
 
-@pytest.fixture
-def amp_stub(monkeypatch):
-    """DGTrainer.__init__ without data, with what TRAIN.AMP (bfloat16) and TRAIN.CHANNELS_LAST set."""
-
-    def init(self, cfg):
-        super(DGTrainer, self).__init__()
-        self.cfg = cfg
-        self.device = torch.device("cpu")
-        self.skipped_images = 0
-        self.amp_dtype = torch.bfloat16
-        self.memory_format = torch.channels_last
-        self.model = _PENDING.pop().to(memory_format=torch.channels_last)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
-
-    monkeypatch.setattr(DGTrainer, "__init__", init)
-
-
-def _build(adversary, slim, bn_mode, train_on, lam):
+def _build(adversary, slim, bn_mode, train_on, lam, amp=True):
+    """A trainer without data whose TRAIN.AMP (bfloat16) and TRAIN.CHANNELS_LAST are ``amp``."""
     cfg = get_cfg_defaults()
     cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD = list(MEAN), list(STD)
     cfg.ADV.STEPS, cfg.ADV.RANDOM_START = 2, PAIRS[adversary][2]
     cfg.ADV.BN_MODE, cfg.ADV.TRAIN_ON = bn_mode, train_on
     cfg.SLIM.LAMBDA_MIN, cfg.SLIM.LAMBDA_MAX = lam
+    cfg.TRAIN.AMP, cfg.TRAIN.AMP_DTYPE, cfg.TRAIN.CHANNELS_LAST = amp, "bfloat16", amp
     cfg.SEED = 3
+    cfg.USE_CUDA = False
     cfg.freeze()
-    _PENDING[:] = [make_model()]
-    return PAIRS[adversary][1 if slim else 0](cfg)
+    return without_data(PAIRS[adversary][1 if slim else 0], make_model)(cfg)
 
 
 class _Dtypes:
@@ -66,7 +51,7 @@ class _Dtypes:
 
 @pytest.mark.parametrize("adversary", list(PAIRS))
 @pytest.mark.parametrize("bn_mode,train_on", SETTINGS)
-def test_lambda_zero_step_bit_identical_under_bf16_and_channels_last(amp_stub, adversary, bn_mode, train_on):
+def test_lambda_zero_step_bit_identical_under_bf16_and_channels_last(adversary, bn_mode, train_on):
     plain = _build(adversary, False, bn_mode, train_on, (0.0, 0.0))
     slim = _build(adversary, True, bn_mode, train_on, (0.0, 0.0))
     rec = _Dtypes(slim.model)
@@ -85,12 +70,12 @@ def test_lambda_zero_step_bit_identical_under_bf16_and_channels_last(amp_stub, a
     assert any(not torch.equal(v, so[k]) for k, v in sp.items() if v.is_floating_point())
 
 
-def test_bf16_channels_last_step_stays_close_to_float32(amp_stub):
+def test_bf16_channels_last_step_stays_close_to_float32():
     """Autocast changes the arithmetic, not the method: one bf16 step lands near the float32 step."""
     amp = _build("advstyle", True, "train", "clean+adv", (-1.0, 1.0))
-    ref = _build("advstyle", True, "train", "clean+adv", (-1.0, 1.0))
-    ref.amp_dtype, ref.memory_format = None, torch.contiguous_format
-    ref.model = ref.model.to(memory_format=torch.contiguous_format)
+    ref = _build("advstyle", True, "train", "clean+adv", (-1.0, 1.0), amp=False)
+    assert amp.amp_dtype is torch.bfloat16 and ref.amp_dtype is None
+    assert ref.model.backbone.model.conv1[0].weight.is_contiguous()
     (la,), (lr,) = run_steps(amp, 1), run_steps(ref, 1)
     assert abs(la["loss"].item() - lr["loss"].item()) < 0.05 * lr["loss"].item()
 

@@ -19,11 +19,11 @@ from slim_dg.adversarial.base import Adversary
 from slim_dg.config.defaults import get_cfg_defaults
 from slim_dg.engine import adversarial as adv_trainers
 from slim_dg.engine import robust as robust_trainers
-from slim_dg.engine.trainer import DGTrainer
 from slim_dg.modeling.backbone import create_timm_backbone
 from slim_dg.modeling.classifier import Classifier
 
 from adv_testutils import MEAN, STD, make_batch
+from trainer_testutils import without_data
 
 PAIRS = {  # SLIM trainer -> (plain trainer, random start)
     "AdvStyleSLIM": (adv_trainers.AdvStyle, 0.1),
@@ -44,20 +44,9 @@ def _model() -> Classifier:
     return Classifier(create_timm_backbone("test_resnet", img_size=(16, 16), drop_path_rate=0.2), 10)
 
 
-@pytest.fixture
-def stub_dgtrainer(monkeypatch):
-    """DGTrainer.__init__ without data: a copy of the seeded model and a plain SGD."""
-
-    def init(self, cfg):
-        super(DGTrainer, self).__init__()
-        self.cfg = cfg
-        self.device = torch.device("cpu")
-        self.skipped_images = 0
-        self.val_loaders = {}
-        self.model = copy.deepcopy(_model()).train()
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1, momentum=0.9)
-
-    monkeypatch.setattr(DGTrainer, "__init__", init)
+def _fresh_model() -> Classifier:
+    """A copy of the seeded model; its trainer has no data and a plain SGD (``without_data``)."""
+    return copy.deepcopy(_model()).train()
 
 
 @pytest.fixture
@@ -83,10 +72,10 @@ def build(name, slim, *, bn_mode, update_bn, train_on, joint, lam=(0.0, 0.0)):
     cfg.SLIM.LAMBDA_MIN, cfg.SLIM.LAMBDA_MAX = lam
     cfg.TEST.ROBUST_VAL_STEPS = 0
     cfg.SEED = 3
+    cfg.USE_CUDA = False
     cfg.freeze()
-    if not slim:
-        return PAIRS[name][0](cfg)
-    return getattr(robust_trainers if name in ROBUST else adv_trainers, name)(cfg)
+    cls = PAIRS[name][0] if not slim else getattr(robust_trainers if name in ROBUST else adv_trainers, name)
+    return without_data(cls, _fresh_model, weight_decay=0.0)(cfg)
 
 
 def run_steps(trainer, n=2):
@@ -110,7 +99,7 @@ def assert_same(a: dict, b: dict):
 
 @pytest.mark.parametrize("name", list(PAIRS))
 @pytest.mark.parametrize("bn_mode,update_bn,train_on,joint", GRID)
-def test_lambda_zero_is_the_plain_trainer_bit_for_bit(stub_dgtrainer, samples, name, bn_mode, update_bn, train_on,
+def test_lambda_zero_is_the_plain_trainer_bit_for_bit(samples, name, bn_mode, update_bn, train_on,
                                                       joint):
     if name in ROBUST and (train_on == "adv" or joint):
         pytest.skip("the robust trainers do not read ADV.TRAIN_ON / ADV.JOINT_FORWARD")
@@ -132,7 +121,7 @@ def test_lambda_zero_is_the_plain_trainer_bit_for_bit(stub_dgtrainer, samples, n
 
 
 @pytest.mark.parametrize("bn_mode,train_on", [("train", "adv"), ("eval", "clean+adv")])
-def test_a_slim_step_with_lambda_nonzero_differs(stub_dgtrainer, samples, bn_mode, train_on):
+def test_a_slim_step_with_lambda_nonzero_differs(samples, bn_mode, train_on):
     kw = dict(bn_mode=bn_mode, update_bn=True, train_on=train_on, joint=False)
     run_steps(build("PGDSLIM", False, **kw), n=1)
     run_steps(build("PGDSLIM", True, lam=(0.5, 1.0), **kw), n=1)

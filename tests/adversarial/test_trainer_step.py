@@ -1,6 +1,6 @@
 """Trainer level (DESIGN §1-§2): the real ``AdversarialTrainer.__init__``/``compute_losses`` and
-``DGTrainer.run_step``, with only the data/model/optimizer building of ``DGTrainer.__init__``
-replaced by a stub, so no dataset is needed."""
+``DGTrainer.run_step``, with only the data/model/optimizer building of ``DGTrainer`` overridden
+(``trainer_testutils.without_data``), so no dataset is needed."""
 from __future__ import annotations
 
 import pytest
@@ -10,9 +10,9 @@ from slim_dg.adversarial.objectives import OutputLoss
 from slim_dg.adversarial.slim import SLIM
 from slim_dg.config.defaults import get_cfg_defaults
 from slim_dg.engine import adversarial as adv_trainers
-from slim_dg.engine.trainer import DGTrainer
 
 from adv_testutils import MEAN, STD, make_batch, make_model, record_forwards, run_steps
+from trainer_testutils import without_data
 
 STEPS = 2
 PAIRS = {  # adversary -> (plain trainer, SLIM trainer, random start)
@@ -21,21 +21,6 @@ PAIRS = {  # adversary -> (plain trainer, SLIM trainer, random start)
     "feat_advstyle": (adv_trainers.FeatAdvStyle, adv_trainers.FeatAdvStyleSLIM, 0.1),
 }
 SETTINGS = [("train", "clean+adv"), ("eval", "clean+adv"), ("train", "adv")]
-
-
-@pytest.fixture
-def stub_dgtrainer(monkeypatch):
-    """DGTrainer.__init__ without data: the model comes from build(); a plain SGD."""
-
-    def init(self, cfg):
-        super(DGTrainer, self).__init__()  # TrainerBase: hooks, counters
-        self.cfg = cfg
-        self.device = torch.device("cpu")
-        self.skipped_images = 0
-        self.model = _PENDING_MODEL.pop()
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
-
-    monkeypatch.setattr(DGTrainer, "__init__", init)
 
 
 def make_cfg(adversary, *, bn_mode="train", train_on="clean+adv", lam=(0.0, 0.0), random_start=None,
@@ -49,17 +34,13 @@ def make_cfg(adversary, *, bn_mode="train", train_on="clean+adv", lam=(0.0, 0.0)
     cfg.ADV.TRAIN_ON = train_on
     cfg.SLIM.LAMBDA_MIN, cfg.SLIM.LAMBDA_MAX = lam
     cfg.SEED = 3
+    cfg.USE_CUDA = False
     cfg.freeze()
     return cfg
 
 
-_PENDING_MODEL: list = []
-
-
 def build(adversary, slim, **kw):
-    cls = PAIRS[adversary][1 if slim else 0]
-    _PENDING_MODEL[:] = [make_model()]
-    return cls(make_cfg(adversary, **kw))
+    return without_data(PAIRS[adversary][1 if slim else 0], make_model)(make_cfg(adversary, **kw))
 
 
 def assert_same_state(a, b):
@@ -69,7 +50,7 @@ def assert_same_state(a, b):
         assert torch.equal(sa[k], sb[k]), k
 
 
-def test_trainers_are_wired(stub_dgtrainer):
+def test_trainers_are_wired():
     t = build("pgd", slim=True)
     assert isinstance(t.objective, SLIM) and t.objective.layers == [0, 1, 2, 3, 4]
     assert t.adversary.steps == STEPS and t.adversary.random_start == 1.0
@@ -81,7 +62,7 @@ def test_trainers_are_wired(stub_dgtrainer):
 
 @pytest.mark.parametrize("adversary", list(PAIRS))
 @pytest.mark.parametrize("bn_mode,train_on", SETTINGS)
-def test_lambda_zero_training_step_bit_identical(stub_dgtrainer, adversary, bn_mode, train_on):
+def test_lambda_zero_training_step_bit_identical(adversary, bn_mode, train_on):
     plain = build(adversary, slim=False, bn_mode=bn_mode, train_on=train_on)
     slim = build(adversary, slim=True, bn_mode=bn_mode, train_on=train_on, lam=(0.0, 0.0))
     assert_same_state(plain, slim)  # same start
@@ -99,7 +80,7 @@ def test_lambda_zero_training_step_bit_identical(stub_dgtrainer, adversary, bn_m
 
 
 @pytest.mark.parametrize("adversary", ["advstyle", "feat_advstyle"])
-def test_losses_keys_and_no_gradient_leak_from_inner_loop(stub_dgtrainer, adversary):
+def test_losses_keys_and_no_gradient_leak_from_inner_loop(adversary):
     t = build(adversary, slim=True, lam=(-1.0, 1.0))
     x, y = make_batch()
     torch.manual_seed(0)
@@ -112,7 +93,7 @@ def test_losses_keys_and_no_gradient_leak_from_inner_loop(stub_dgtrainer, advers
 
 @pytest.mark.parametrize("adversary", list(PAIRS))
 @pytest.mark.parametrize("bn_mode,train_on", SETTINGS)
-def test_forward_count_per_step(stub_dgtrainer, adversary, bn_mode, train_on):
+def test_forward_count_per_step(adversary, bn_mode, train_on):
     counts = {}
     for slim in (False, True):
         t = build(adversary, slim=slim, bn_mode=bn_mode, train_on=train_on, lam=(-1.0, 1.0))
@@ -128,7 +109,7 @@ def test_forward_count_per_step(stub_dgtrainer, adversary, bn_mode, train_on):
 
 
 @pytest.mark.parametrize("bn_mode,train_on", SETTINGS)
-def test_clean_and_adversarial_taps_in_the_same_mode(stub_dgtrainer, bn_mode, train_on):
+def test_clean_and_adversarial_taps_in_the_same_mode(bn_mode, train_on):
     """Without random start PGD's first adversarial pass is at x̃ = x, so its taps must equal the
     clean taps handed to SLIM; taps from a pass in another BN mode would not."""
 

@@ -2,7 +2,7 @@
 import pytest
 
 from slim_dg.config import ConfigError, get_cfg_defaults, merge_from_file, merge_from_list, validate_cfg
-from slim_dg.engine.launch import build_parser, parse_args, setup_cfg
+from slim_dg.engine.argv_config import build_parser, parse_args, setup_cfg
 
 
 def _write(path, text):

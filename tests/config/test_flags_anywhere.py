@@ -3,7 +3,7 @@ Dassl uses it, would take them for more pairs)."""
 from slim_dg.analysis import cli as analyze_cli
 from slim_dg.analysis import robustness_cli
 from slim_dg.config.argv import split_config_pairs
-from slim_dg.engine.launch import parse_args as train_args
+from slim_dg.engine.argv_config import parse_args as train_args
 from slim_dg.sweep import cli as sweep_cli
 
 

@@ -16,7 +16,6 @@ from slim_dg.engine import build_trainer
 from slim_dg.engine import hooks as hooks_module
 from slim_dg.engine import robust as robust_module
 from slim_dg.engine.checkpoint import CHECKPOINT_DIR, save_checkpoint
-from slim_dg.engine.launch import load_run_checkpoint, parse_args
 from slim_dg.utils import distributed
 
 from cfg_testutils import digits_cfg
@@ -28,8 +27,8 @@ def _trainer(digits_root, out, config="digits_dg_advstyle_slim.yaml", *opts):
     return build_trainer(digits_cfg(digits_root, config, "OUTPUT_DIR", str(out), *SMALL, *opts))
 
 
-@pytest.mark.parametrize("flags", [["--resume"], ["--eval-only", "--model-dir"]])
-def test_checkpoint_random_states_load_on_the_cpu_whatever_the_device(digits_root, tmp_path, flags):
+@pytest.mark.parametrize("which", [None, "model-epoch0-step1.pt"])  # --resume's newest; --eval-only --load-epoch
+def test_checkpoint_random_states_load_on_the_cpu_whatever_the_device(digits_root, tmp_path, which):
     """Loaded onto the trainer's device, the RNG states (torch's, SLIM's generator) would be device
     tensors, which ``torch.set_rng_state`` / ``Generator.set_state`` refuse: --resume and
     --eval-only crashed on every GPU."""
@@ -40,7 +39,7 @@ def test_checkpoint_random_states_load_on_the_cpu_whatever_the_device(digits_roo
     expected = {k: v.clone() for k, v in t.model.state_dict().items()}
     again = _trainer(digits_root, tmp_path / "again")
     again.device = torch.device("meta")  # what the loader would map to, were it the device
-    path = load_run_checkpoint(again, parse_args([*flags, str(tmp_path / "run")]))
+    path = again.resume_or_load(str(tmp_path / "run"), which)
     assert os.path.basename(path) == "model-epoch0-step1.pt" and again.iter == 1
     assert all(torch.equal(v, expected[k]) for k, v in again.model.state_dict().items())
     assert torch.equal(again.objective.generator.get_state(), t.objective.generator.get_state())

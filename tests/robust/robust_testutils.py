@@ -1,5 +1,5 @@
 """Shared builders of the robustness tests: a tiny 32x32 classifier, valid-pixel batches, a config
-and the robust trainers with ``DGTrainer.__init__``'s data/model building replaced by a stub."""
+and the robust trainers without data (``trainer_testutils.without_data``: a seeded model, a plain SGD)."""
 from __future__ import annotations
 
 import copy
@@ -9,9 +9,10 @@ import torch
 
 from slim_dg.config.defaults import get_cfg_defaults
 from slim_dg.engine import robust
-from slim_dg.engine.trainer import DGTrainer
 from slim_dg.modeling.backbone import create_timm_backbone
 from slim_dg.modeling.classifier import Classifier
+
+from trainer_testutils import without_data
 
 MEAN = (0.4914, 0.4822, 0.4465)  # CIFAR's, deliberately not 0.5: PGD must convert with the real std
 STD = (0.2471, 0.2435, 0.2616)
@@ -50,20 +51,10 @@ def make_cfg(method: str, *, lam=(0.0, 0.0), steps: int = 3, random_start: float
     cfg.SLIM.LAMBDA_MIN, cfg.SLIM.LAMBDA_MAX = lam
     cfg.TRAINER.MART.INNER_LOSS = mart_inner
     cfg.SEED = 3
+    cfg.USE_CUDA = False
     cfg.freeze()
     return cfg
 
 
-def stub_init(self, cfg):
-    """``DGTrainer.__init__`` without data: a seeded model and a plain SGD, no validation split."""
-    super(DGTrainer, self).__init__()
-    self.cfg = cfg
-    self.device = torch.device("cpu")
-    self.skipped_images = 0
-    self.val_loaders = {}
-    self.model = make_model()
-    self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
-
-
 def build_trainer(method: str, slim: bool, **kw):
-    return getattr(robust, METHODS[method][int(slim)])(make_cfg(method, **kw))
+    return without_data(getattr(robust, METHODS[method][int(slim)]), make_model)(make_cfg(method, **kw))

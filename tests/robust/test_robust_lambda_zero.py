@@ -7,16 +7,8 @@ import torch
 
 from slim_dg.adversarial.pgd import PGD
 from slim_dg.adversarial.slim import SLIM
-from slim_dg.engine.trainer import DGTrainer
 
 from robust_testutils import METHODS, build_trainer, make_batch, make_model
-
-
-@pytest.fixture(autouse=True)
-def stub(monkeypatch):
-    from robust_testutils import stub_init
-
-    monkeypatch.setattr(DGTrainer, "__init__", stub_init)
 
 
 @pytest.fixture

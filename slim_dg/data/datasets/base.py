@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ...errors import InputError
 from .class_map import KEY as CLASS_MAP_KEY
 from .class_map import ClassMap, check_map_domains, load_class_map
 from .relabel import Relabelled, warn_relabelled
@@ -36,7 +37,7 @@ class DomainSplits:
         return self.train + self.val
 
 
-class DatasetMissingError(FileNotFoundError):
+class DatasetMissingError(InputError, FileNotFoundError):
     """The dataset is not on disk (or incomplete); the message says how to get it."""
 
 
