@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         outcomes = LAUNCHERS[args.launcher](todo, **_launcher_params(args)) if todo else []
-    except RuntimeError as e:  # e.g. no Slurm here
+    except InputError as e:  # e.g. --launcher slurm where there is no Slurm
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

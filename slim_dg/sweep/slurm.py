@@ -20,6 +20,7 @@ import subprocess
 import submitit
 from submitit.helpers import Checkpointable, DelayedSubmission
 
+from ..errors import InputError
 from .execution import Outcome, execute, train_script
 from .runs import Run
 
@@ -65,8 +66,8 @@ class TrainJob(Checkpointable):
 def make_executor(folder: str, cluster: str = "slurm", partition: str = "", gpus_per_job: int = 1,
                   cpus_per_job: int = 4, time_min: int = 24 * 60, max_parallel: int = 32, name: str = "slim_dg"):
     if cluster == "slurm" and shutil.which("sbatch") is None:
-        raise RuntimeError("--launcher slurm needs Slurm's sbatch on PATH (run the sweep on the cluster's login "
-                           "node), or use --launcher local")
+        raise InputError("--launcher slurm needs Slurm's sbatch on PATH (run the sweep on the cluster's login "
+                         "node), or use --launcher local")
     executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
     params = dict(name=name, timeout_min=time_min, gpus_per_node=gpus_per_job, cpus_per_task=cpus_per_job,
                   slurm_array_parallelism=max_parallel)
