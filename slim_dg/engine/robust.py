@@ -19,17 +19,17 @@ from typing import ClassVar
 import torch
 
 from ..adversarial.build import build_adversary
+from ..adversarial.pgd import pgd_attack
 from ..adversarial.robust import build_method, robust_losses
 from ..adversarial.slim import SLIM
-from ..evaluation.adversarial import attack_accuracy, pgd_attack
+from ..evaluation.adversarial import attack_accuracy
 from ..utils.distributed import broadcast_buffers, is_main_process, unwrap
 from .build import TRAINER_REGISTRY
-from .checkpoint import CHECKPOINT_DIR, save_checkpoint
+from .checkpoint import BEST_PGD, CHECKPOINT_DIR, save_checkpoint
 from .train_loop import HookBase
 from .trainer import DGTrainer
 
 logger = logging.getLogger(__name__)
-BEST_PGD = "model-best-pgd.pt"
 
 
 class RobustValHook(HookBase):
