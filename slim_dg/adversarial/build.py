@@ -6,17 +6,6 @@ from ..registry import Registry
 
 ADVERSARY_REGISTRY = Registry("Adversary", config_key="ADV.NAME")
 
-#: the named adversarial trainers, ours and Dassl's alike: (trainer name, adversary, with SLIM).
-#: A new adversary gets its pair of trainers everywhere by one line here.
-NAMED_TRAINERS = (
-    ("AdvStyle", "advstyle", False),
-    ("AdvStyleSLIM", "advstyle", True),
-    ("PGD", "pgd", False),
-    ("PGDSLIM", "pgd", True),
-    ("FeatAdvStyle", "feat_advstyle", False),
-    ("FeatAdvStyleSLIM", "feat_advstyle", True),
-)
-
 
 def build_adversary(name: str, cfg, model):
     from .base import Adversary

@@ -1,14 +1,20 @@
-"""PGD in the L_inf ball (Madry et al., 2018), as an augmentation or for adversarial training.
+"""PGD in the L_inf ball (Madry et al., 2018), as an augmentation or for adversarial training, and
+as the white-box attack on a trained model (``pgd_attack``).
 
 ``eps`` and ``step_size`` are in [0, 1] pixel units; the perturbation is kept there and mapped to
 the network's normalised input space, so x̃ = x exactly when δ = 0.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
+from torch import nn
 
 from .base import ImageAdversary, channel_constant, pixel_bounds
 from .build import ADVERSARY_REGISTRY
+from .clean_pass import clean_taps
+from .objectives import OutputLoss
 
 
 @ADVERSARY_REGISTRY.register(name="pgd")
@@ -63,3 +69,21 @@ class PGD(ImageAdversary):
         delta = params[0]
         delta.add_(grads[0].sign(), alpha=self.step_size)
         self._project(x, delta)
+
+
+def pgd_attack(model: nn.Module, eps: float, steps: int, step_size: float, pixel_mean, pixel_std,
+               objective=None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """PGD from a uniform random start in the eps-ball, ascending ``objective`` (default: the CE),
+    with the model in eval mode; our ``PGD`` adversary, so it is exactly the training threat model.
+    An objective that compares taps (``objective.clean_taps``) gets the clean ones, also in eval mode.
+    Returns ``attack(x, y) -> x̃`` on normalised batches."""
+    adversary = PGD(eps, steps, step_size, random_start=1.0, clamp=True, pixel_mean=pixel_mean,
+                    pixel_std=pixel_std, bn_mode="eval", update_bn=False)
+    objective = objective or OutputLoss()
+
+    def attack(x, y):
+        taps = clean_taps(model, adversary, x, objective.clean_taps)
+        objective.start_batch()
+        return adversary.generate(x, adversary.perturb(model, x, y, objective, taps))
+
+    return attack

@@ -21,7 +21,7 @@ from ..config.argv import parse_with_config_pairs
 from ..errors import InputError
 from ..utils.logger import setup_logging
 from . import plots
-from .attacks import ATTACKS, Attacker, robustness
+from .attacks import ATTACKS, RENAMED, attack_name, build_attacks, robustness
 from .gradients import gradient_diversity
 from .hessian import loss_trace_by_stage
 from .param_noise import noise_curve
@@ -37,6 +37,18 @@ def fraction(text: str) -> float:
         return float(Fraction(text))
     except (ValueError, ZeroDivisionError) as e:
         raise argparse.ArgumentTypeError(f"not a number or fraction: {text!r}") from e
+
+
+def attack_arg(text: str) -> str:
+    """An attack of ``slim_dg.analysis.attacks.ATTACKS`` (earlier names accepted); unknown: the valid names."""
+    try:
+        return attack_name(text)
+    except KeyError as e:
+        raise argparse.ArgumentTypeError(e.args[0]) from None
+
+
+#: ``--attacks`` help: the valid names and the earlier ones
+ATTACK_NAMES = f"{', '.join(ATTACKS)} (earlier names: {', '.join(f'{old} = {new}' for old, new in RENAMED.items())})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,8 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("param-noise", parents=[common], help="per-domain accuracy under relative weight noise")
     s.add_argument("--sigmas", type=float, nargs="+", default=[0.0, 0.01, 0.02, 0.05, 0.1])
     s.add_argument("--draws", type=int, default=3, help="noise draws per sigma > 0")
-    s = sub.add_parser("attack", parents=[common], help="clean / FGSM / PGD-CE / PGD-CS accuracy per domain")
-    s.add_argument("--attacks", nargs="+", default=list(ATTACKS), choices=ATTACKS)
+    s = sub.add_parser("attack", parents=[common], help="clean and attacked accuracy per domain (default: FGSM, "
+                                                        "PGD, PGD-CS), and each attack's tap cosine")
+    s.add_argument("--attacks", nargs="+", type=attack_arg, default=["fgsm", "pgd", "pgd_cs"], metavar="ATTACK",
+                   help=f"of {ATTACK_NAMES}")
     s.add_argument("--eps", type=fraction, default=8 / 255, help="L_inf radius in [0, 1] pixels (e.g. 8/255)")
     s.add_argument("--steps", type=int, default=10)
     s.add_argument("--step-size", type=fraction, default=2 / 255)
@@ -133,12 +147,13 @@ def _param_noise(runs, args):
 def _attack(runs, args):
     out = {}
     for run in runs:
-        attacker = Attacker(run.model, run.cfg.INPUT.PIXEL_MEAN, run.cfg.INPUT.PIXEL_STD, args.eps, args.steps,
-                            args.step_size, args.tap)
-        out[run.run_dir] = {"tap": run.model.backbone.tap_names[attacker.tap], "eps": args.eps,
+        tap = run.model.backbone.tap_index(args.tap)
+        attacks = build_attacks(run.model, run.cfg.INPUT.PIXEL_MEAN, run.cfg.INPUT.PIXEL_STD, run.dataset.num_classes,
+                                args.attacks, args.eps, args.steps, args.step_size, tap, args.seed)
+        out[run.run_dir] = {"tap": run.model.backbone.tap_names[tap], "eps": args.eps,
                             "steps": args.steps, "step_size": args.step_size, "domains": {
-                                d: robustness(attacker, run.subset_loader(d, args.max_images, args.seed), run.device, args.attacks,
-                                             seed=args.seed) for d in run.loaders}}
+                                d: robustness(run.model, attacks, run.subset_loader(d, args.max_images, args.seed),
+                                              run.device, tap, seed=args.seed) for d in run.loaders}}
     labels = {r.run_dir: r.label for r in runs}
     means = {labels[k]: {a: sum(d[a]["accuracy"] for d in r["domains"].values()) / len(r["domains"])
                          for a in ["clean", *args.attacks]} for k, r in out.items()}

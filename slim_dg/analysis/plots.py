@@ -6,6 +6,8 @@ import os
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..data.splits import is_val_split
+
 
 def _save(fig: Figure, path: str) -> str:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -72,7 +74,7 @@ def noise_plot(curves: dict[str, list[dict]], path: str) -> str:
     axes = fig.subplots(1, len(domains) + 1)
     for label, curve in curves.items():
         sigmas = [c["sigma"] for c in curve]
-        targets = [d for d in domains if not d.endswith("(val)")] or domains
+        targets = [d for d in domains if not is_val_split(d)] or domains
         avg = [np.mean([c["domains"][d]["accuracy"] for d in targets]) for c in curve]
         axes[0].plot(sigmas, avg, marker="o", label=label)
         for ax, d in zip(axes[1:], domains):

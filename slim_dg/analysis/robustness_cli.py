@@ -1,6 +1,6 @@
 """``tools/robustness.py --model-dir DIR [DIR ...]``: clean / FGSM / PGD-20 / CW∞ / AutoAttack /
 PGD-CS accuracy of each run's best and last checkpoints (``--attacks ... aa_lite``: torchattacks'
-10-iteration AutoAttack as a column of its own).
+10-iteration AutoAttack as a column of its own; the attacks: ``slim_dg.analysis.attacks``).
 
 Each run's ``results.json`` gets a ``"robustness"`` entry (``slim_dg.analysis.robustness.evaluate_run``)
 and its dir a ``robustness.md``; the table of all runs is printed and, with ``--table``, written.
@@ -20,8 +20,9 @@ from ..config.argv import parse_with_config_pairs
 from ..errors import InputError
 from ..evaluation.results import RESULTS_FILE, write_results
 from ..utils.logger import setup_logging
-from .cli import fraction
-from .robustness import DEFAULT_ATTACKS, ROBUST_ATTACKS, check_attacks, evaluate_run, markdown_table
+from .attacks import check_attacks
+from .cli import ATTACK_NAMES, attack_arg, fraction
+from .robustness import DEFAULT_ATTACKS, evaluate_run, markdown_table
 
 logger = logging.getLogger("slim_dg.analysis")
 
@@ -29,11 +30,12 @@ logger = logging.getLogger("slim_dg.analysis")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="White-box robustness of the best and last checkpoints of runs")
     p.add_argument("--model-dir", nargs="+", required=True, help="run dir(s) of tools/train.py")
-    p.add_argument("--attacks", nargs="+", default=list(DEFAULT_ATTACKS), choices=ROBUST_ATTACKS,
-                   help="autoattack: the reference implementation (fra31/auto-attack); aa_lite: torchattacks' "
-                        "variant with 10 iterations, faster and weaker (default: all but aa_lite)")
+    p.add_argument("--attacks", nargs="+", type=attack_arg, default=list(DEFAULT_ATTACKS), metavar="ATTACK",
+                   help=f"of {ATTACK_NAMES}; autoattack: the reference implementation (fra31/auto-attack); "
+                        "aa_lite: torchattacks' variant with 10 iterations, faster and weaker "
+                        "(default: all but aa_lite)")
     p.add_argument("--eps", type=fraction, default=8 / 255, help="L_inf radius in [0, 1] pixels (default 8/255)")
-    p.add_argument("--steps", type=int, default=20, help="PGD-20, CW∞ and PGD-CS steps")
+    p.add_argument("--steps", type=int, default=20, help="PGD, CW∞ and PGD-CS steps (default 20: PGD-20)")
     p.add_argument("--step-size", type=fraction, default=2 / 255)
     p.add_argument("--val-steps", type=int, default=10,
                    help="PGD steps of the best-checkpoint search, for runs that kept no model-best-pgd.pt")

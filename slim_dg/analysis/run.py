@@ -15,6 +15,7 @@ from yacs.config import CfgNode as CN
 from ..config import get_cfg_defaults, merge_from_file, merge_from_list, validate_cfg
 from ..data import DGDataset, build_data_loaders, build_dataset
 from ..data.build import DatumDataset, collate_skipping
+from ..data.splits import val_split_name
 from ..data.transforms import build_transform
 from ..errors import MissingFileError
 from ..engine.checkpoint import find_checkpoint, load_checkpoint
@@ -29,9 +30,17 @@ class TrainedRun:
     model: Classifier
     dataset: DGDataset
     checkpoint: str
-    #: one evaluation loader per domain: the targets' whole domains and the sources' val splits
-    loaders: dict[str, DataLoader]
+    #: one evaluation loader per target domain, by domain
+    test_loaders: dict[str, DataLoader]
+    #: one validation loader per source domain (held out of training), by domain
+    val_loaders: dict[str, DataLoader]
     device: torch.device
+
+    @property
+    def loaders(self) -> dict[str, DataLoader]:
+        """Every evaluation loader, by split name: the target domains, then the sources' validation
+        splits (``slim_dg.data.splits.val_split_name``)."""
+        return {**self.test_loaders, **{val_split_name(d): loader for d, loader in self.val_loaders.items()}}
 
     @property
     def label(self) -> str:
@@ -79,5 +88,4 @@ def load_run(run_dir: str, which: str | None = None, device: str | torch.device 
     model = build_model(cfg, dataset.num_classes)
     model.load_state_dict(load_checkpoint(path, "cpu")["model"])
     model.to(device).eval()
-    loaders = {**test, **{f"{d} (val)": loader for d, loader in val.items()}}
-    return TrainedRun(run_dir, cfg, model, dataset, path, loaders, device)
+    return TrainedRun(run_dir, cfg, model, dataset, path, test, val, device)

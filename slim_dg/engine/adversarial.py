@@ -15,7 +15,6 @@ from typing import ClassVar
 
 import torch
 
-from ..adversarial.build import NAMED_TRAINERS
 from ..adversarial.step import adversarial_losses, build_adversary_and_objective, reuses_clean_taps
 from .build import TRAINER_REGISTRY
 from .trainer import DGTrainer
@@ -52,11 +51,37 @@ class AdversarialTrainer(DGTrainer):
         self.objective.load_state_dict(state.get("objective", {}))
 
 
-def _register(name: str, adversary: str, slim: bool) -> type:
-    cls = type(name, (AdversarialTrainer,), {"adversary_name": adversary, "use_slim": slim, "__module__": __name__,
-                                              "__doc__": f"{adversary} adversary, {'SLIM' if slim else 'plain'} objective."})
-    return TRAINER_REGISTRY.register(cls)
+@TRAINER_REGISTRY.register()
+class AdvStyle(AdversarialTrainer):
+    """AdvStyle's adversary (``advstyle``), plain objective."""
+    adversary_name, use_slim = "advstyle", False
 
 
-for _name, _adversary, _slim in NAMED_TRAINERS:  # AdvStyle, AdvStyleSLIM, PGD, ... as module attributes
-    globals()[_name] = _register(_name, _adversary, _slim)
+@TRAINER_REGISTRY.register()
+class AdvStyleSLIM(AdversarialTrainer):
+    """AdvStyle's adversary (``advstyle``), SLIM objective."""
+    adversary_name, use_slim = "advstyle", True
+
+
+@TRAINER_REGISTRY.register()
+class PGD(AdversarialTrainer):
+    """PGD in the L_inf ball (``pgd``) as the augmentation, plain objective."""
+    adversary_name, use_slim = "pgd", False
+
+
+@TRAINER_REGISTRY.register()
+class PGDSLIM(AdversarialTrainer):
+    """PGD in the L_inf ball (``pgd``) as the augmentation, SLIM objective."""
+    adversary_name, use_slim = "pgd", True
+
+
+@TRAINER_REGISTRY.register()
+class FeatAdvStyle(AdversarialTrainer):
+    """Feature-statistics adversary (``feat_advstyle``), plain objective."""
+    adversary_name, use_slim = "feat_advstyle", False
+
+
+@TRAINER_REGISTRY.register()
+class FeatAdvStyleSLIM(AdversarialTrainer):
+    """Feature-statistics adversary (``feat_advstyle``), SLIM objective."""
+    adversary_name, use_slim = "feat_advstyle", True

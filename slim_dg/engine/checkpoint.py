@@ -4,7 +4,8 @@ Everything is stored as tensors and plain Python types, so loading uses
 ``torch.load(weights_only=True)``, which refuses pickled arbitrary objects.
 
 Names say where a run stood: ``model-epoch3.pt`` after 3 full epochs, ``model-epoch3-step40.pt``
-40 steps into the 4th, ``model-best.pt`` the best by mean source-validation accuracy.
+40 steps into the 4th, ``model-best.pt`` the best by mean source-validation accuracy, ``model-best-pgd.pt``
+(robust trainers) the best by PGD accuracy on the source-validation split.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ..utils.disk import write_atomic
 
 CHECKPOINT_DIR = "checkpoints"
 BEST = "model-best.pt"
+BEST_PGD = "model-best-pgd.pt"  # the robust trainers' best by PGD accuracy on the validation split (RobustValHook)
 _NAME = re.compile(r"model-epoch(\d+)(?:-step(\d+))?\.pt$")
 logger = logging.getLogger(__name__)
 

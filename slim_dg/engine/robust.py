@@ -19,17 +19,17 @@ from typing import ClassVar
 import torch
 
 from ..adversarial.build import build_adversary
+from ..adversarial.pgd import pgd_attack
 from ..adversarial.robust import build_method, robust_losses
 from ..adversarial.slim import SLIM
-from ..evaluation.adversarial import attack_accuracy, pgd_attack
+from ..evaluation.adversarial import attack_accuracy
 from ..utils.distributed import broadcast_buffers, is_main_process, unwrap
 from .build import TRAINER_REGISTRY
-from .checkpoint import CHECKPOINT_DIR, save_checkpoint
+from .checkpoint import BEST_PGD, CHECKPOINT_DIR, save_checkpoint
 from .train_loop import HookBase
 from .trainer import DGTrainer
 
 logger = logging.getLogger(__name__)
-BEST_PGD = "model-best-pgd.pt"
 
 
 class RobustValHook(HookBase):
@@ -120,13 +120,37 @@ class RobustTrainer(DGTrainer):
         self.objective.load_state_dict(state.get("objective", {}))
 
 
-ROBUST_TRAINERS = (  # trainer name, robust method, with SLIM
-    ("PGDAT", "pgdat", False), ("PGDATSLIM", "pgdat", True),
-    ("TRADES", "trades", False), ("TRADESSLIM", "trades", True),
-    ("MART", "mart", False), ("MARTSLIM", "mart", True),
-)
+@TRAINER_REGISTRY.register()
+class PGDAT(RobustTrainer):
+    """PGD-AT (Madry et al., 2018), plain inner objective."""
+    method_name, use_slim = "pgdat", False
 
-for _name, _method, _slim in ROBUST_TRAINERS:  # module attributes, like the adversarial trainers
-    globals()[_name] = TRAINER_REGISTRY.register(type(_name, (RobustTrainer,), {
-        "method_name": _method, "use_slim": _slim, "__module__": __name__,
-        "__doc__": f"{_method} adversarial training, {'SLIM' if _slim else 'plain'} inner objective."}))
+
+@TRAINER_REGISTRY.register()
+class PGDATSLIM(RobustTrainer):
+    """PGD-AT (Madry et al., 2018), the inner objective wrapped in SLIM."""
+    method_name, use_slim = "pgdat", True
+
+
+@TRAINER_REGISTRY.register()
+class TRADES(RobustTrainer):
+    """TRADES (Zhang et al., 2019), plain inner objective."""
+    method_name, use_slim = "trades", False
+
+
+@TRAINER_REGISTRY.register()
+class TRADESSLIM(RobustTrainer):
+    """TRADES (Zhang et al., 2019), the inner objective wrapped in SLIM."""
+    method_name, use_slim = "trades", True
+
+
+@TRAINER_REGISTRY.register()
+class MART(RobustTrainer):
+    """MART (Wang et al., 2020), plain inner objective."""
+    method_name, use_slim = "mart", False
+
+
+@TRAINER_REGISTRY.register()
+class MARTSLIM(RobustTrainer):
+    """MART (Wang et al., 2020), the inner objective wrapped in SLIM."""
+    method_name, use_slim = "mart", True

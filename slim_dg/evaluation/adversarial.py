@@ -1,4 +1,5 @@
-"""Accuracy under attack on one evaluation loader, and the PGD attack of best-checkpoint selection.
+"""Accuracy under attack on one evaluation loader; the attacks themselves come from the caller
+(``slim_dg.adversarial.pgd.pgd_attack``, the table of ``slim_dg.analysis.attacks``).
 
 The model is attacked and judged in eval mode (the deployed model). The attack's random starts come
 from a generator forked from ``seed``, so the number is reproducible and the caller's random
@@ -13,9 +14,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..adversarial.objectives import OutputLoss
-from ..adversarial.pgd import PGD
-from ..adversarial.clean_pass import clean_taps
 from ..utils.distributed import all_reduce_sum
 
 Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # normalised (x, y) -> normalised x̃
@@ -52,20 +50,3 @@ def attack_accuracy(model: nn.Module, loader: DataLoader, attacks: dict[str, Att
     for k, c in zip(names, counts[:-1]):
         out[k] = {"accuracy": 100.0 * c / max(total, 1)}
     return out
-
-
-def pgd_attack(model: nn.Module, eps: float, steps: int, step_size: float, pixel_mean, pixel_std,
-               objective=None) -> Attack:
-    """PGD from a uniform random start in the eps-ball, ascending ``objective`` (default: the CE),
-    with the model in eval mode; our ``PGD`` adversary, so it is exactly the training threat model.
-    An objective that compares taps (``objective.clean_taps``) gets the clean ones, also in eval mode."""
-    adversary = PGD(eps, steps, step_size, random_start=1.0, clamp=True, pixel_mean=pixel_mean,
-                    pixel_std=pixel_std, bn_mode="eval", update_bn=False)
-    objective = objective or OutputLoss()
-
-    def attack(x, y):
-        taps = clean_taps(model, adversary, x, objective.clean_taps)
-        objective.start_batch()
-        return adversary.generate(x, adversary.perturb(model, x, y, objective, taps))
-
-    return attack

@@ -5,6 +5,7 @@ import os
 import pytest
 
 from slim_dg.analysis.cli import main
+from slim_dg.data.splits import val_split_name
 from slim_dg.engine.launch import main as train
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -55,6 +56,8 @@ def test_default_output_is_the_first_runs_analysis_dir(runs):
     # zero noise: the clean per-domain accuracy of the run's own evaluation (results.json)
     res = json.load(open(os.path.join(runs[0], "results.json")))
     assert doc["results"][runs[0]][0]["domains"]["texture"]["accuracy"] == res["target"]["texture"]["accuracy"]
+    # every evaluation split: the target by its name, each source's validation split as data.splits names it
+    assert set(doc["results"][runs[0]][0]["domains"]) == {"texture", *map(val_split_name, res["source_val"])}
 
 
 def test_bad_model_dir_is_a_clear_error(tmp_path, capsys):

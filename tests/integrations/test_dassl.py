@@ -54,7 +54,7 @@ def test_importing_the_plugin_registers_the_six_trainers():
     for name, (_, slim) in SIX.items():
         assert name in names
         cls = TRAINER_REGISTRY.get(name)
-        assert issubclass(cls, TrainerX) and cls.__module__ == integ.__name__
+        assert issubclass(cls, TrainerX) and cls.__module__ == integ.trainers.__name__ and getattr(integ, name) is cls
         assert cls.use_slim is slim
     assert TRAINER_REGISTRY.get("AdvStyleSLIM").adversary_name == "advstyle"
     assert TRAINER_REGISTRY.get("FeatAdvStyle").adversary_name == "feat_advstyle"

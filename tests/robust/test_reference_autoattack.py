@@ -12,7 +12,7 @@ from robust_testutils import MEAN, STD
 from torch import nn
 
 from slim_dg.analysis.reference_autoattack import INSTALL, standard_autoattack
-from slim_dg.analysis.robustness import COLUMNS, build_attacks
+from slim_dg.analysis.attacks import build_attacks, column
 from slim_dg.analysis.robustness_cli import main as robustness_main
 from slim_dg.evaluation.adversarial import attack_accuracy
 
@@ -105,7 +105,7 @@ def test_aa_lite_is_torchattacks_variant_with_9_targets_and_its_own_column():
     apgd, apgdt, fab, _square = lite._autoattack.attacks
     assert apgd.steps == apgdt.steps == fab.steps == 10
     assert apgdt.n_target_classes == fab.n_target_classes == 9  # CIFAR-100: 9 targets, not 99
-    assert COLUMNS["aa_lite"] == "AA-lite (10 it.)" and COLUMNS["autoattack"] == "AutoAttack"
+    assert column("aa_lite") == "AA-lite (10 it.)" and column("autoattack") == "AutoAttack"
 
 
 def test_autoattack_refused_with_the_install_line_when_missing(monkeypatch, tmp_path, capsys):

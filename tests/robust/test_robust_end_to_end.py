@@ -9,7 +9,7 @@ import os
 import pytest
 import torch
 
-from slim_dg.analysis.robustness import build_attacks
+from slim_dg.analysis.attacks import build_attacks
 from slim_dg.analysis.robustness_cli import main as robustness_main
 from slim_dg.analysis.run import load_run
 from slim_dg.data.datasets.cifar_standin import write_standin
@@ -36,6 +36,7 @@ def runs(tmp_path_factory):
         train_main(["--config-file", os.path.join(REPO, "configs", "cifar10_pgdat.yaml"), "--root", root,
                     "--output-dir", out[trainer], "TRAINER.NAME", trainer, *SMALL])
     table = str(base / "table.md")
+    # pgd20: the earlier name of pgd, still accepted on the command line
     assert robustness_main(["--model-dir", out["ERM"], out["PGDAT"], "--attacks", "fgsm", "pgd20", "cw",
                             "--steps", "5", "--val-steps", "3", "--table", table]) == 0
     return out, table
@@ -52,12 +53,12 @@ def test_pgd_at_learns_robustness_that_erm_lacks(runs):
     for which in ("best", "last"):
         pgdat = rob["PGDAT"][which]["target"]["test"]
         # ... and PGD-AT's checkpoints keep accuracy under attack that ERM's model lacks
-        assert pgdat["pgd20"]["accuracy"] > erm["pgd20"]["accuracy"] + 5, (which, erm, pgdat)
+        assert pgdat["pgd"]["accuracy"] > erm["pgd"]["accuracy"] + 5, (which, erm, pgdat)
         assert pgdat["cw"]["accuracy"] > erm["cw"]["accuracy"] + 5, (which, erm, pgdat)
     for trainer in ("ERM", "PGDAT"):
         for which in ("best", "last"):  # an attack never helps
             r = rob[trainer][which]["target"]["test"]
-            assert r["pgd20"]["accuracy"] <= r["clean"]["accuracy"], (trainer, which, r)
+            assert r["pgd"]["accuracy"] <= r["clean"]["accuracy"], (trainer, which, r)
 
 
 @pytest.mark.slow
@@ -72,11 +73,12 @@ def test_every_evaluation_reports_best_and_last(runs):
             entry = rob[which]
             assert entry["checkpoint"] and 1 <= entry["epoch"] <= 5
             m = entry["target"]["test"]
-            assert m["num_samples"] == 100 and {"clean", "fgsm", "pgd20", "cw"} <= set(m)
+            assert m["num_samples"] == 100 and {"clean", "fgsm", "pgd", "cw"} <= set(m)
         assert rob["last"]["checkpoint"] == "model-epoch5.pt"
         assert rob["best"]["val_pgd"] is not None
         md = open(os.path.join(run_dir, "robustness.md")).read()
         assert "| best |" in md and "| last |" in md
+        assert rob["threat_model"]["attacks"] == ["fgsm", "pgd", "cw"] and "| PGD-5 |" in md  # named by its steps
     # PGD-AT kept its best epoch during training; ERM's is searched among the kept checkpoints
     assert json.load(open(os.path.join(out["PGDAT"], "results.json")))["robustness"]["best"]["checkpoint"] == \
         "model-best-pgd.pt"
@@ -94,14 +96,14 @@ def test_autoattack_is_at_least_as_strong_as_pgd_on_the_robust_model(runs):
     batch = next(iter(run.subset_loader("test", 16)))
     x, y = batch["img"], batch["label"]
     attacks = build_attacks(run.model, run.cfg.INPUT.PIXEL_MEAN, run.cfg.INPUT.PIXEL_STD, 10,
-                            ["pgd20", "autoattack"], steps=5)
+                            ["pgd", "autoattack"], steps=5)
     torch.manual_seed(0)
     with torch.no_grad():
         clean = run.model(x).argmax(1) == y
     x_aa = attacks["autoattack"](x, y)
     std = torch.tensor(run.cfg.INPUT.PIXEL_STD).view(1, 3, 1, 1)
     assert ((x_aa - x) * std).abs().max() <= 8 / 255 + 1e-5
-    x_pgd = attacks["pgd20"](x, y)
+    x_pgd = attacks["pgd"](x, y)
     with torch.no_grad():
         aa_ok = run.model(x_aa).argmax(1) == y
         pgd_ok = run.model(x_pgd).argmax(1) == y

@@ -9,17 +9,22 @@ from dassl.engine import TRAINER_REGISTRY, TrainerX
 from dassl.optim import build_optimizer
 from dassl.utils import count_num_param, load_pretrained_weights
 
-from ...adversarial.build import NAMED_TRAINERS
 from ...adversarial.step import adversarial_losses, build_adversary_and_objective, reuses_clean_taps
 from ...modeling.backbone import create_timm_backbone
 from ...modeling.classifier import Classifier
 from .backbones import timm_model_name
 from .config import adversary_cfg, check_slim_dg_cfg
 from .fixes import build_lr_scheduler
-from .registry import PACKAGE, _register
+from .registry import _register
 
 __all__ = ["ADVERSARIAL_TRAINERS", "SLIMDGTrainerX", "AdvStyle", "AdvStyleSLIM", "PGD", "PGDSLIM", "FeatAdvStyle",
            "FeatAdvStyleSLIM", "Adversarial"]
+
+
+def dassl_trainer(cls: type) -> type:
+    """Registers ``cls`` in Dassl's ``TRAINER_REGISTRY`` (a class decorator)."""
+    _register(TRAINER_REGISTRY, cls)
+    return cls
 
 
 class SLIMDGTrainerX(TrainerX):
@@ -67,17 +72,46 @@ class SLIMDGTrainerX(TrainerX):
         return {"loss": loss.item()}
 
 
-def _trainer(name: str, adversary: str, slim: bool | None) -> type:
-    what = f"{adversary} adversary" if adversary else "adversary from ADV.NAME"
-    how = "SLIM objective" if slim else ("plain objective" if slim is False else "SLIM if SLIM.ENABLED")
-    # __module__: the package, which re-exports the trainers (slim_dg.integrations.dassl.AdvStyle ...)
-    cls = type(name, (SLIMDGTrainerX,), {"adversary_name": adversary, "use_slim": slim, "__module__": PACKAGE,
-                                          "__doc__": f"SLIM-DG in Dassl: {what}, {how}."})
-    _register(TRAINER_REGISTRY, cls)
-    return cls
+@dassl_trainer
+class AdvStyle(SLIMDGTrainerX):
+    """SLIM-DG in Dassl: advstyle adversary, plain objective."""
+    adversary_name, use_slim = "advstyle", False
 
 
-for _name, _adversary, _slim in NAMED_TRAINERS:  # AdvStyle, AdvStyleSLIM, PGD, ... as module attributes
-    globals()[_name] = _trainer(_name, _adversary, _slim)
-Adversarial = _trainer("Adversarial", "", slim=None)
-ADVERSARIAL_TRAINERS = tuple(name for name, _, _ in NAMED_TRAINERS) + ("Adversarial",)
+@dassl_trainer
+class AdvStyleSLIM(SLIMDGTrainerX):
+    """SLIM-DG in Dassl: advstyle adversary, SLIM objective."""
+    adversary_name, use_slim = "advstyle", True
+
+
+@dassl_trainer
+class PGD(SLIMDGTrainerX):
+    """SLIM-DG in Dassl: pgd adversary, plain objective."""
+    adversary_name, use_slim = "pgd", False
+
+
+@dassl_trainer
+class PGDSLIM(SLIMDGTrainerX):
+    """SLIM-DG in Dassl: pgd adversary, SLIM objective."""
+    adversary_name, use_slim = "pgd", True
+
+
+@dassl_trainer
+class FeatAdvStyle(SLIMDGTrainerX):
+    """SLIM-DG in Dassl: feat_advstyle adversary, plain objective."""
+    adversary_name, use_slim = "feat_advstyle", False
+
+
+@dassl_trainer
+class FeatAdvStyleSLIM(SLIMDGTrainerX):
+    """SLIM-DG in Dassl: feat_advstyle adversary, SLIM objective."""
+    adversary_name, use_slim = "feat_advstyle", True
+
+
+@dassl_trainer
+class Adversarial(SLIMDGTrainerX):
+    """SLIM-DG in Dassl: adversary from ADV.NAME, SLIM if SLIM.ENABLED."""
+
+
+ADVERSARIAL_TRAINERS = tuple(t.__name__ for t in (AdvStyle, AdvStyleSLIM, PGD, PGDSLIM, FeatAdvStyle, FeatAdvStyleSLIM,
+                                                  Adversarial))
