@@ -17,6 +17,15 @@ from .hashing import flatten
 
 BASE_KEY = "_BASE_"
 
+# Keys that no longer exist: key -> (the default every run's saved config.yaml holds, why it went).
+# A file or command line setting one is refused with the reason; the old default is passed over
+# quietly, so the runs written before the removal still resume and evaluate.
+REMOVED_KEYS = {
+    "TEST.EVALUATOR": ("Classification", "nothing read it: every run is evaluated by classification accuracy"),
+    "TEST.FINAL_MODEL": ("last_step", "nothing read it: results.json reports the last model, and model-best.pt / "
+                                      "model-best-pgd.pt are kept beside it"),
+}
+
 
 class ConfigError(ValueError):
     """A config file, key or value that cannot be used; the message says what to change."""
@@ -90,6 +99,11 @@ def merge_checked(cfg: CN, data: dict, origin: str) -> None:
             full = f"{prefix}{k}"
             if k == BASE_KEY:
                 raise ConfigError(f"{origin}: _BASE_ is only allowed at the top of a config file")
+            if full in REMOVED_KEYS and k not in node:
+                old_default, why = REMOVED_KEYS[full]
+                if v == old_default:
+                    continue
+                raise ConfigError(f"{origin}: config key {full} was removed ({why}); delete it.")
             if k not in node:
                 close = difflib.get_close_matches(full, valid, n=3, cutoff=0.6)
                 if not close:
