@@ -86,6 +86,7 @@ def _argv(plugin, config, root, out, slim=False):
             "USE_CUDA", "False", "SLIM.ENABLED", str(slim)]
 
 
+@pytest.mark.slow  # end to end through tools/train.py's main, evaluation included
 @pytest.mark.parametrize("slim", [False, True], ids=["plain", "SLIM"])
 def test_one_file_adversary_trains_through_a_config(fresh_registries, tmp_path, digits_root, slim):
     plugin, config = _write_files(tmp_path)
