@@ -109,6 +109,8 @@ def merge_checked(cfg: CN, data: dict, origin: str) -> None:
                 if not close:
                     close = [x for x in valid if x.rsplit(".", 1)[-1] == k][:3]
                 hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                if full.startswith("ADV."):  # an adversary's own keys exist once its module is imported
+                    hint += " An adversary from a plugin declares its keys once loaded (--plugin MODULE)."
                 raise ConfigError(f"{origin}: unknown config key {full}.{hint}")
             if isinstance(node[k], CN):
                 if not isinstance(v, dict):
