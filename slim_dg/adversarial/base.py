@@ -92,8 +92,8 @@ class Adversary:
 
     @classmethod
     def check_config(cls, cfg) -> None:
-        """Raise ``ValueError`` (its message says what to change) for settings this adversary cannot
-        train with; ``validate_cfg`` calls it before any data is read or model built."""
+        """Raise ``slim_dg.config.ConfigError`` (its message says what to change) for settings this
+        adversary cannot train with; ``validate_cfg`` calls it before any data is read or model built."""
 
     def init_params(self, model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
         """Fresh parameters for this batch (random start applied), as tensors requiring grad."""
