@@ -6,15 +6,18 @@ ones and the closest match, and names the config key that selects from this regi
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import UnknownNameError
 
 
 class Registry:
-    def __init__(self, name: str, config_key: str | None = None) -> None:
+    def __init__(self, name: str, config_key: str | None = None,
+                 on_register: Callable[[str, Any], None] | None = None) -> None:
+        """``on_register(name, obj)`` runs before an object is registered; what it raises refuses it."""
         self.name = name
         self.config_key = config_key
+        self.on_register = on_register
         self._obj: dict[str, Any] = {}
         self._aliases: dict[str, str] = {}
 
@@ -26,6 +29,8 @@ class Registry:
             for k in (key, *aliases):
                 if k in self._obj or k in self._aliases:
                     raise KeyError(f"{self.name} '{k}' is already registered (by {self._describe(k)}).")
+            if self.on_register is not None:
+                self.on_register(key, o)
             self._obj[key] = o
             for alias in aliases:
                 self._aliases[alias] = key

@@ -4,7 +4,7 @@
     (a) bare:   a hand-written timm loop (forward, cross-entropy, backward, step) on in-memory tensors
     (b) ERM:    our ERM ``run_step`` on the same tensors
     (c) ERM+io: our ERM fed by its own data loader (decoding, cache, augmentation, collation)
-    (d) each adversarial trainer of ``--methods``, plain and SLIM, on the same tensors
+    (d) each adversary of ``--methods`` (default: every registered one), plain and SLIM, on the same tensors
     (e) Dassl:  Dassl's ``Vanilla`` (same backbone, data, batch size and loader workers) on the
                 same tensors and fed by Dassl's own data loader, when Dassl is installed
 
@@ -14,10 +14,12 @@ warm-up steps are dropped, and the median step gives images/s. The table ends wi
 the performance goals are stated in; ``--json`` writes everything.
 
     python tools/benchmark.py --batch-size 32 --repeats 30 --json bench.json
-    python tools/benchmark.py --methods advstyle advstyle_slim TRAIN.AMP True TRAIN.CHANNELS_LAST True
+    python tools/benchmark.py --methods advstyle TRAIN.AMP True TRAIN.CHANNELS_LAST True
 
-Each method is the experiment config ``configs/<dataset>_<method>.yaml`` as ``tools/train.py``
-reads it; trailing ``KEY VALUE`` pairs override every one of our trainers.
+ERM is the experiment config ``configs/<dataset>_erm.yaml`` as ``tools/train.py`` reads it; an adversary
+adds its settings ``configs/trainers/<ADV.NAME>.yaml`` (when there is one) and, for SLIM,
+``configs/trainers/slim.yaml``, trained by its named trainer (``PGDSLIM``, ...) or else by
+``Adversarial``. Trailing ``KEY VALUE`` pairs override every one of our trainers.
 """
 from __future__ import annotations
 
@@ -36,17 +38,20 @@ import time
 import timm
 import torch
 import torch.nn.functional as F
+import yaml
 
+from slim_dg.adversarial import ADVERSARY_REGISTRY
 from slim_dg.data import DATASET_REGISTRY
-from slim_dg.engine import build_trainer
+from slim_dg.engine import TRAINER_REGISTRY, build_trainer
+from slim_dg.engine.adversarial import AdversarialTrainer
 from slim_dg.engine.argv_config import parse_args as parse_train_args
 from slim_dg.engine.argv_config import setup_cfg
 from slim_dg.engine.process import set_determinism
 from slim_dg.engine.optim import build_optimizer
 from slim_dg.utils.logger import setup_logging
+from slim_dg.utils.plugins import load_plugins
 from slim_dg.utils.seed import set_seed
 
-METHODS = ["advstyle", "advstyle_slim", "pgd", "pgd_slim", "featadvstyle", "featadvstyle_slim"]
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 DASSL_TRANSFORMS = {"random_crop": "random_crop", "random_flip": "random_flip", "random_resized_crop":
                     "random_resized_crop", "random_translation": "random_translation", "color_jitter": "colorjitter"}
@@ -54,8 +59,11 @@ DASSL_TRANSFORMS = {"random_crop": "random_crop", "random_flip": "random_flip", 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--dataset", default="digits_dg", help="configs/<dataset>_<method>.yaml are benchmarked")
-    p.add_argument("--methods", nargs="*", default=METHODS, help="adversarial methods for (d); none: skip (d)")
+    p.add_argument("--dataset", default="digits_dg", help="configs/<dataset>_erm.yaml is the base of every mode")
+    p.add_argument("--methods", nargs="*", default=None, metavar="ADV.NAME",
+                   help="adversaries for (d), each plain and with SLIM; default: every registered one; none: skip (d)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE (or a .py file) first, to register adversaries; repeatable")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=20)
@@ -74,13 +82,39 @@ def parse_args(argv=None):
     return args
 
 
-def trainer_cfg(args, method: str, out_dir: str):
-    """The config tools/train.py would run for configs/<dataset>_<method>.yaml (same set-up code)."""
+def trainer_cfg(args, config_file: str, out_dir: str):
+    """The config tools/train.py would run for ``config_file`` (same set-up code)."""
     targets = args.target_domains or [DATASET_REGISTRY.get(args.dataset).domains[-1]]
+    name = os.path.splitext(os.path.basename(config_file))[0]
     return setup_cfg(parse_train_args([
-        "--config-file", os.path.join(CONFIGS, f"{args.dataset}_{method}.yaml"), "--target-domains", *targets,
-        "--output-dir", os.path.join(out_dir, method), *(["--root", args.root] if args.root else []),
+        "--config-file", config_file, "--target-domains", *targets,
+        "--output-dir", os.path.join(out_dir, name), *(["--root", args.root] if args.root else []),
         "DATALOADER.TRAIN_X.BATCH_SIZE", str(args.batch_size), *args.opts]))
+
+
+def adversary_trainer(adversary: str, slim: bool) -> str:
+    """The registered trainer that fixes this adversary and objective (``PGDSLIM``, ...), else ``Adversarial``."""
+    for name in TRAINER_REGISTRY.names():
+        cls = TRAINER_REGISTRY.get(name)
+        if issubclass(cls, AdversarialTrainer) and cls.adversary_name == adversary and cls.use_slim is slim:
+            return name
+    return "Adversarial"
+
+
+def adversary_config(args, adversary: str, slim: bool, out_dir: str) -> tuple[str, str]:
+    """An experiment config for ``adversary`` on the ERM config's data (what a user's
+    ``configs/<dataset>_<method>.yaml`` would hold), written into ``out_dir``; and its mode's name."""
+    bases = [os.path.join(CONFIGS, f"{args.dataset}_erm.yaml")]
+    own = os.path.join(CONFIGS, "trainers", f"{adversary}.yaml")
+    bases += [own] if os.path.isfile(own) else []
+    bases += [os.path.join(CONFIGS, "trainers", "slim.yaml")] if slim else []
+    trainer = adversary_trainer(adversary, slim)
+    label = trainer if trainer != "Adversarial" else f"Adversarial {adversary}{' SLIM' if slim else ''}"
+    path = os.path.join(out_dir, f"{adversary}{'_slim' if slim else ''}.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump({"_BASE_": bases, "TRAINER": {"NAME": trainer},
+                        "ADV": {"NAME": adversary}, "SLIM": {"ENABLED": slim}}, f)
+    return path, f"(d) {label}"
 
 
 def _cycle(loader, on_epoch=None):
@@ -191,8 +225,9 @@ def measure(steps: dict, warmup: int, repeats: int, cuda: bool, block: int = 1) 
     return times
 
 
-def ratios(ips: dict[str, float], step_s: dict[str, float]) -> dict[str, float]:
-    """The goals' ratios: images/s ratios, except SLIM/plain, a step-time ratio (the overhead)."""
+def ratios(ips: dict[str, float], step_s: dict[str, float], slim_pairs=()) -> dict[str, float]:
+    """The goals' ratios: images/s ratios, except SLIM/plain (``slim_pairs``: (SLIM mode, plain mode)),
+    a step-time ratio (the overhead)."""
     out = {}
 
     def put(key, num, den, table=ips):
@@ -203,18 +238,23 @@ def ratios(ips: dict[str, float], step_s: dict[str, float]) -> dict[str, float]:
     put("(c) ERM+io / (a) bare timm  [images/s, goal >= 0.85]", "(c) ERM+io", "(a) bare timm")
     put("(c) ERM+io / (e) Dassl Vanilla+io  [images/s, goal >= 1.2]", "(c) ERM+io", "(e) Dassl Vanilla+io")
     put("(b) ERM / (e) Dassl Vanilla  [images/s, same tensors]", "(b) ERM", "(e) Dassl Vanilla")
-    for name in step_s:
-        if name.endswith("SLIM"):
-            plain = name[:-4]
-            put(f"{name} / {plain}  [step time, goal <= 1.05]", name, plain, step_s)
+    for name, plain in slim_pairs:
+        put(f"{name} / {plain}  [step time, goal <= 1.05]", name, plain, step_s)
     return out
 
 
 def main(argv=None):
     args = parse_args(argv)
+    load_plugins(args.plugin)
+    methods = ADVERSARY_REGISTRY.names() if args.methods is None else args.methods
+    unknown = [name for name in methods if name not in ADVERSARY_REGISTRY]
+    if unknown:
+        print(f"error: --methods: {ADVERSARY_REGISTRY.unknown_message(unknown[0])}", file=sys.stderr)
+        sys.exit(2)
     setup_logging(None, logging.WARNING)  # the table, not every trainer's set-up
+    erm_config = os.path.join(CONFIGS, f"{args.dataset}_erm.yaml")
     with tempfile.TemporaryDirectory() as out_dir:
-        erm_cfg = trainer_cfg(args, "erm", out_dir)
+        erm_cfg = trainer_cfg(args, erm_config, out_dir)
         set_determinism(erm_cfg)  # cuDNN autotunes on a GPU, as in training
         set_seed(0)
         erm = build_trainer(erm_cfg)
@@ -226,12 +266,17 @@ def main(argv=None):
             batch = {k: v.pin_memory() for k, v in batch.items()}
         steps = {"(a) bare timm": bare_timm_step(erm, batch), "(b) ERM": our_step(erm, batch)}
         set_seed(0)
-        erm_io = build_trainer(trainer_cfg(args, "erm", out_dir))  # its own weights, optimizer, loader
+        erm_io = build_trainer(trainer_cfg(args, erm_config, out_dir))  # its own weights, optimizer, loader
         steps["(c) ERM+io"] = our_pipeline_step(erm_io)
-        for method in args.methods:
-            set_seed(0)
-            t = build_trainer(trainer_cfg(args, method, out_dir))
-            steps[f"(d) {t.cfg.TRAINER.NAME}"] = our_step(t, batch)
+        slim_pairs = []
+        for adversary in methods:
+            labels = []
+            for slim in (False, True):
+                config, label = adversary_config(args, adversary, slim, out_dir)
+                set_seed(0)
+                steps[label] = our_step(build_trainer(trainer_cfg(args, config, out_dir)), batch)
+                labels.append(label)
+            slim_pairs.append((labels[1], labels[0]))
         dassl_skipped = "--no-dassl" if args.no_dassl else ""
         if not args.no_dassl:
             try:
@@ -246,7 +291,7 @@ def main(argv=None):
     bs = args.batch_size
     med = {n: statistics.median(v) for n, v in times.items()}
     ips = {n: bs / m for n, m in med.items()}
-    rat = ratios(ips, med)
+    rat = ratios(ips, med, slim_pairs)
     cfg = erm.cfg
     report = {
         "command": " ".join(["python tools/benchmark.py", *(sys.argv[1:] if argv is None else argv)]),

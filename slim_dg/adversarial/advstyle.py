@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from ..config.validate import check_ranges
 from .base import ImageAdversary, pixel_bounds
 from .build import ADVERSARY_REGISTRY
 
@@ -28,6 +29,11 @@ def style_of(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 @ADVERSARY_REGISTRY.register(name="advstyle")
 class AdvStyle(ImageAdversary):
+    config_keys = {
+        "ADV.LR": 1.0,  # SGD ascent step on the style parameters
+        "ADV.CLAMP": True,  # keep adversarial images in the valid pixel range [0, 1]
+    }
+
     def __init__(self, lr: float = 1.0, steps: int = 1, random_start: float = 0.0, clamp: bool = True,
                  pixel_mean=(0.5, 0.5, 0.5), pixel_std=(0.5, 0.5, 0.5), **kw):
         super().__init__(steps, **kw)
@@ -41,6 +47,10 @@ class AdvStyle(ImageAdversary):
         a = cfg.ADV
         return cls(a.LR, a.STEPS, a.RANDOM_START, a.CLAMP, cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD,
                    bn_mode=a.BN_MODE, update_bn=a.UPDATE_BN)
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        check_ranges(cfg, [("ADV.LR", lambda v: v >= 0, ">= 0")])
 
     def init_params(self, model, x):
         mu, sigma = (s.detach().clone() for s in style_of(x))

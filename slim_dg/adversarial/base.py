@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Iterator, Sequence
+from typing import Any, ClassVar, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -71,6 +71,11 @@ class Adversary:
     training loss, so small gradients do not flush to zero in float16.
     """
 
+    #: The config keys this adversary reads beyond the shared ``ADV.*`` ones (``config/defaults.py``), with
+    #: their defaults: ``{"ADV.EPS": 8 / 255}``, or a block of its own, ``{"ADV.MINE.SCALE": 0.5}``. They join
+    #: the config defaults when the adversary is registered; other keys stay unknown (an error).
+    config_keys: ClassVar[dict[str, Any]] = {}
+
     grad_scaler: torch.amp.GradScaler | None = None
     #: what ``ascent_direction`` measures (recorded by the gradient-diversity analysis)
     direction_space: str = "gradient wrt the adversary's parameters"
@@ -84,6 +89,11 @@ class Adversary:
     @classmethod
     def from_config(cls, cfg, model: nn.Module) -> "Adversary":
         raise NotImplementedError
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        """Raise ``slim_dg.config.ConfigError`` (its message says what to change) for settings this
+        adversary cannot train with; ``validate_cfg`` calls it before any data is read or model built."""
 
     def init_params(self, model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
         """Fresh parameters for this batch (random start applied), as tensors requiring grad."""

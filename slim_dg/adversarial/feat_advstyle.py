@@ -17,6 +17,8 @@ from typing import Sequence
 
 import torch
 
+from ..config.load import ConfigError
+from ..config.validate import check_ranges
 from .base import Adversary
 from .build import ADVERSARY_REGISTRY
 
@@ -44,6 +46,11 @@ def restyle(h: torch.Tensor, a_mu: torch.Tensor, a_sigma: torch.Tensor) -> torch
 
 @ADVERSARY_REGISTRY.register(name="feat_advstyle")
 class FeatAdvStyle(Adversary):
+    config_keys = {
+        "ADV.LR": 1.0,  # SGD ascent step on the relative statistics shift
+        "ADV.FEAT_STAGES": [1, 2],  # backbone tap indices whose statistics are perturbed
+    }
+
     def __init__(self, stages: Sequence[int], channels: Sequence[int], lr: float = 1.0, steps: int = 1,
                  random_start: float = 0.0, **kw):
         super().__init__(steps, **kw)
@@ -61,6 +68,16 @@ class FeatAdvStyle(Adversary):
         channels = [backbone.feature_info[s]["num_chs"] for s in stages]
         a = cfg.ADV
         return cls(stages, channels, a.LR, a.STEPS, a.RANDOM_START, bn_mode=a.BN_MODE, update_bn=a.UPDATE_BN)
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        check_ranges(cfg, [("ADV.LR", lambda v: v >= 0, ">= 0"),
+                           ("ADV.FEAT_STAGES", lambda v: len(v) > 0, "at least one tap index")])
+        if cfg.TRAIN.COMPILE:
+            # tests/adversarial/test_compile_feat_advstyle.py shows the hooks being ignored
+            raise ConfigError("TRAIN.COMPILE True cannot train FeatAdvStyle: its stage edits are forward hooks added "
+                              "after the compiled model's first call, which torch.compile does not see, so the "
+                              "adversarial pass would silently be the clean one. Set TRAIN.COMPILE False.")
 
     def init_params(self, model, x):
         params = []

@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..config.validate import check_ranges
 from .base import ImageAdversary, channel_constant, pixel_bounds
 from .build import ADVERSARY_REGISTRY
 from .clean_pass import clean_taps
@@ -20,6 +21,11 @@ from .objectives import OutputLoss
 @ADVERSARY_REGISTRY.register(name="pgd")
 class PGD(ImageAdversary):
     direction_space = "sign of the gradient wrt δ (the PGD step)"
+    config_keys = {  # also the robustness trainers' attack and validation settings
+        "ADV.EPS": 8.0 / 255,  # L_inf radius in [0, 1] pixel units
+        "ADV.STEP_SIZE": 2.0 / 255,  # signed-gradient step in [0, 1] pixel units
+        "ADV.CLAMP": True,  # keep adversarial images in the valid pixel range [0, 1]
+    }
 
     def __init__(self, eps: float = 8 / 255, steps: int = 1, step_size: float = 2 / 255, random_start: float = 0.0,
                  clamp: bool = True, pixel_mean=(0.5, 0.5, 0.5), pixel_std=(0.5, 0.5, 0.5), **kw):
@@ -34,6 +40,11 @@ class PGD(ImageAdversary):
         a = cfg.ADV
         return cls(a.EPS, a.STEPS, a.STEP_SIZE, a.RANDOM_START, a.CLAMP, cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD,
                    bn_mode=a.BN_MODE, update_bn=a.UPDATE_BN)
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        check_ranges(cfg, [("ADV.EPS", lambda v: v >= 0, ">= 0 (an L_inf radius in [0, 1] pixel units)"),
+                           ("ADV.STEP_SIZE", lambda v: v >= 0, ">= 0")])
 
     def _std(self, x):
         return channel_constant(self.pixel_std, x.dtype, x.device)

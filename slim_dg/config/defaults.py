@@ -116,8 +116,6 @@ _C.TRAIN.COMPILE = False
 
 # ---------------------------------------------------------------------------- testing
 _C.TEST = CN()
-_C.TEST.EVALUATOR = "Classification"
-_C.TEST.FINAL_MODEL = "last_step"
 # robustness trainers: PGD steps of the per-epoch validation attack that picks model-best-pgd.pt
 # (Rice et al., 2020); 0: no robust validation
 _C.TEST.ROBUST_VAL_STEPS = 10
@@ -135,22 +133,21 @@ _C.TRAINER.MART.BETA = 6.0  # weight of the misclassification-weighted KL (Wang 
 _C.TRAINER.MART.INNER_LOSS = "ce"
 
 # ---------------------------------------------------------------------------- adversary
-# Shared by every adversarial trainer; each adversary reads only the keys it documents.
+# The keys every adversarial trainer reads. An adversary's own keys (PGD's ``ADV.EPS``, FeatAdvStyle's
+# ``ADV.FEAT_STAGES``, ...) are declared in its file (``Adversary.config_keys``) and added here when it is
+# registered (``add_config_keys``), so a new adversary needs no edit of this file.
 _C.ADV = CN()
 _C.ADV.NAME = ""  # adversary for TRAINER.NAME "Adversarial" (advstyle | pgd | feat_advstyle | yours); named trainers set it
 _C.ADV.STEPS = 1  # inner-maximisation steps
-_C.ADV.LR = 1.0  # AdvStyle / FeatAdvStyle: SGD ascent step on the style parameters
-_C.ADV.EPS = 8.0 / 255  # PGD: L_inf radius in [0, 1] pixel units
-_C.ADV.STEP_SIZE = 2.0 / 255  # PGD: signed-gradient step in [0, 1] pixel units
 # Random start. AdvStyle: std of a Gaussian added to the style (mu, sigma); PGD: uniform start in
 # RANDOM_START * EPS; FeatAdvStyle: std of a Gaussian on the relative statistics shift. 0: off.
 _C.ADV.RANDOM_START = 0.0
-_C.ADV.CLAMP = True  # keep adversarial images in the valid pixel range [0, 1]
-_C.ADV.TRAIN_ON = "clean+adv"  # clean+adv (augmentation) | adv (adversarial training)
+# clean+adv (augmentation) | adv (adversarial training); the robustness trainers (PGDAT, TRADES, MART)
+# train on what their outer loss decides and refuse adv
+_C.ADV.TRAIN_ON = "clean+adv"
 # clean+adv: one forward of cat([x, x_adv]) after the inner loop (one BN batch, as public AdvStyle
 # re-implementations do) instead of two (the default). See the README for the measured difference.
 _C.ADV.JOINT_FORWARD = False
-_C.ADV.FEAT_STAGES = [1, 2]  # FeatAdvStyle: backbone tap indices whose statistics are perturbed
 _C.ADV.BN_MODE = "train"  # train | eval: BN/dropout mode of the adversarial forward passes
 _C.ADV.UPDATE_BN = False  # let adversarial passes update BN running statistics
 
@@ -164,6 +161,40 @@ _C.SLIM.LAMBDA_MAX = 1.0
 _C.SLIM.SAMPLE_PER = "step"  # step: new layer and lambda every adversarial step | batch: once per batch
 
 
+#: declared key -> the adversaries that declared it (``add_config_keys``)
+DECLARED_BY: dict[str, list[str]] = {}
+
+
+def add_config_keys(keys: dict, owner: str) -> None:
+    """Add ``{"ADV.EPS": 8 / 255, "ADV.MINE.SCALE": 0.5, ...}`` to the defaults, so files and the command
+    line may set them (every other key stays an error). A key declared twice must have the same default:
+    two adversaries reading ``ADV.LR`` share one setting. Nothing is added unless every key can be."""
+    new = []
+    for dotted, default in keys.items():
+        *parents, leaf = dotted.split(".")
+        node = _C
+        for i, part in enumerate(parents):
+            if part in node and not isinstance(node[part], CN):
+                raise ValueError(f"{owner} declares config key {dotted}, but {'.'.join(parents[:i + 1])} is a value")
+            node = node.get(part, CN())
+        if leaf in node:
+            old = node[leaf]
+            if isinstance(old, CN) or type(old) is not type(default) or old != default:
+                raise ValueError(f"{owner} declares config key {dotted} = {default!r}, but it exists with default "
+                                 f"{old!r} (declared by {', '.join(DECLARED_BY.get(dotted, ['the defaults']))})")
+        new.append((dotted, parents, leaf, default))
+    for dotted, parents, leaf, default in new:
+        node = _C
+        for part in parents:
+            if part not in node:
+                node[part] = CN()
+            node = node[part]
+        node[leaf] = default
+        DECLARED_BY.setdefault(dotted, []).append(owner)
+
+
 def get_cfg_defaults() -> CN:
-    """A fresh, mutable copy of the defaults."""
+    """A fresh, mutable copy of the defaults, with every registered adversary's keys."""
+    from .. import adversarial  # noqa: F401  (registering the built-in adversaries declares their keys)
+
     return _C.clone()

@@ -18,6 +18,15 @@ from .hashing import flatten
 
 BASE_KEY = "_BASE_"
 
+# Keys that no longer exist: key -> (the default every run's saved config.yaml holds, why it went).
+# A file or command line setting one is refused with the reason; the old default is passed over
+# quietly, so the runs written before the removal still resume and evaluate.
+REMOVED_KEYS = {
+    "TEST.EVALUATOR": ("Classification", "nothing read it: every run is evaluated by classification accuracy"),
+    "TEST.FINAL_MODEL": ("last_step", "nothing read it: results.json reports the last model, and model-best.pt / "
+                                      "model-best-pgd.pt are kept beside it"),
+}
+
 
 class ConfigError(InputError, ValueError):
     """A config file, key or value that cannot be used; the message says what to change."""
@@ -91,11 +100,18 @@ def merge_checked(cfg: CN, data: dict, origin: str) -> None:
             full = f"{prefix}{k}"
             if k == BASE_KEY:
                 raise ConfigError(f"{origin}: _BASE_ is only allowed at the top of a config file")
+            if full in REMOVED_KEYS and k not in node:
+                old_default, why = REMOVED_KEYS[full]
+                if v == old_default:
+                    continue
+                raise ConfigError(f"{origin}: config key {full} was removed ({why}); delete it.")
             if k not in node:
                 close = difflib.get_close_matches(full, valid, n=3, cutoff=0.6)
                 if not close:
                     close = [x for x in valid if x.rsplit(".", 1)[-1] == k][:3]
                 hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                if full.startswith("ADV."):  # an adversary's own keys exist once its module is imported
+                    hint += " An adversary from a plugin declares its keys once loaded (--plugin MODULE)."
                 raise ConfigError(f"{origin}: unknown config key {full}.{hint}")
             if isinstance(node[k], CN):
                 if not isinstance(v, dict):

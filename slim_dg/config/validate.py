@@ -44,9 +44,6 @@ RANGES = [
     ("TRAIN.CHECKPOINT_KEEP", lambda v: v >= 0, ">= 0"),
     ("TRAIN.MAX_ITERS_PER_EPOCH", lambda v: v >= 0, ">= 0"),
     ("ADV.STEPS", lambda v: v >= 0, ">= 0"),
-    ("ADV.LR", lambda v: v >= 0, ">= 0"),
-    ("ADV.EPS", lambda v: v >= 0, ">= 0 (an L_inf radius in [0, 1] pixel units)"),
-    ("ADV.STEP_SIZE", lambda v: v >= 0, ">= 0"),
     ("ADV.RANDOM_START", lambda v: v >= 0, ">= 0"),
     ("TRAINER.TRADES.BETA", lambda v: v >= 0, ">= 0"),
     ("TRAINER.MART.BETA", lambda v: v >= 0, ">= 0"),
@@ -59,6 +56,13 @@ def _get(cfg: CN, key: str):
     for part in key.split("."):
         node = node[part]
     return node
+
+
+def check_ranges(cfg: CN, ranges) -> None:
+    """``ranges``: (key, test, what the test means), as ``RANGES``; the first key that fails is refused."""
+    for key, ok, rule in ranges:
+        if not ok(_get(cfg, key)):
+            raise ConfigError(f"{key} must be {rule}, got {_get(cfg, key)!r}")
 
 
 def _choice_error(key: str, value: str, valid) -> ConfigError:
@@ -89,9 +93,7 @@ def validate_cfg(cfg: CN) -> None:
         check_loss_and_range(cfg.SLIM.LOSS, cfg.SLIM.LAMBDA_MIN, cfg.SLIM.LAMBDA_MAX)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    for key, ok, rule in RANGES:
-        if not ok(_get(cfg, key)):
-            raise ConfigError(f"{key} must be {rule}, got {_get(cfg, key)!r}")
+    check_ranges(cfg, RANGES)
     trainer_cls = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)  # KeyError listing the trainers
     if cfg.ADV.NAME:
         ADVERSARY_REGISTRY.get(cfg.ADV.NAME)
@@ -99,11 +101,11 @@ def validate_cfg(cfg: CN) -> None:
         raise ConfigError(f"TRAINER.NAME {cfg.TRAINER.NAME} needs ADV.NAME. Available: "
                           f"{', '.join(ADVERSARY_REGISTRY.names())}")
     adversary = getattr(trainer_cls, "adversary_name", "") or cfg.ADV.NAME
-    if cfg.TRAIN.COMPILE and adversary == "feat_advstyle":
-        # tests/adversarial/test_compile_feat_advstyle.py shows the hooks being ignored
-        raise ConfigError("TRAIN.COMPILE True cannot train FeatAdvStyle: its stage edits are forward hooks added "
-                          "after the compiled model's first call, which torch.compile does not see, so the "
-                          "adversarial pass would silently be the clean one. Set TRAIN.COMPILE False.")
+    if adversary:  # the adversary's own checks (Adversary.check_config), then the trainer's
+        ADVERSARY_REGISTRY.get(adversary).check_config(cfg)
+    check_trainer = getattr(trainer_cls, "check_config", None)
+    if check_trainer is not None:
+        check_trainer(cfg)
     check_backbone_name(cfg.MODEL.BACKBONE.NAME)
     dataset_cls = DATASET_REGISTRY.get(cfg.DATASET.NAME)
     # a dataset with fixed roles (WILDS' official split) fills in empty source/target lists itself

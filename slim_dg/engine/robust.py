@@ -22,6 +22,7 @@ from ..adversarial.build import build_adversary
 from ..adversarial.pgd import pgd_attack
 from ..adversarial.robust import build_method, robust_losses
 from ..adversarial.slim import SLIM
+from ..config.load import ConfigError
 from ..evaluation.adversarial import attack_accuracy
 from ..utils.distributed import broadcast_buffers, is_main_process, unwrap
 from .build import TRAINER_REGISTRY
@@ -88,6 +89,16 @@ class RobustTrainer(DGTrainer):
     method_name: ClassVar[str] = ""
     use_slim: ClassVar[bool] = False
     adversary_name: ClassVar[str] = "pgd"  # fixed: config validation need not ask for ADV.NAME
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        """Refuse the adversarial trainers' keys these trainers do not read: their outer loss decides what
+        they train on, in forwards of its own."""
+        for key, value, default in (("ADV.TRAIN_ON", cfg.ADV.TRAIN_ON, "clean+adv"),
+                                    ("ADV.JOINT_FORWARD", cfg.ADV.JOINT_FORWARD, False)):
+            if value != default:
+                raise ConfigError(f"{key} {value} does nothing for {cls.__name__}: its outer loss decides which "
+                                  f"batches it trains on, in forwards of its own. Leave {key} at {default}.")
 
     def __init__(self, cfg):
         super().__init__(cfg)

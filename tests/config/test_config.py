@@ -119,3 +119,36 @@ def test_every_shipped_config_loads_and_validates():
 def test_domain_lists_stop_at_the_first_config_key():
     args = parse_args(["--target-domains", "texture", "color", "OPTIM.LR", "0.2", "SEED", "3"])
     assert args.target_domains == ["texture", "color"] and args.opts == ["OPTIM.LR", "0.2", "SEED", "3"]
+
+
+def test_removed_keys_are_refused_with_the_reason(tmp_path):
+    f = _write(tmp_path / "old.yaml", "TEST:\n  FINAL_MODEL: best_val\n")
+    with pytest.raises(ConfigError, match=r"old.yaml: config key TEST.FINAL_MODEL was removed \(nothing read it"):
+        merge_from_file(get_cfg_defaults(), f)
+    with pytest.raises(ConfigError, match=r"command line: config key TEST.EVALUATOR was removed \(nothing read it"):
+        merge_from_list(get_cfg_defaults(), ["TEST.EVALUATOR", "Accuracy"])
+    # every run's config.yaml written before the removal holds both at their defaults: it still loads
+    saved = _write(tmp_path / "config.yaml", get_cfg_defaults().dump().replace(
+        "\nTEST:\n", "\nTEST:\n  EVALUATOR: Classification\n  FINAL_MODEL: last_step\n"))
+    assert "FINAL_MODEL" in open(saved).read()
+    cfg = get_cfg_defaults()
+    merge_from_file(cfg, saved)
+    assert cfg == get_cfg_defaults()
+
+
+@pytest.mark.parametrize("key,value", [("ADV.TRAIN_ON", "adv"), ("ADV.JOINT_FORWARD", "True")])
+def test_robust_trainers_refuse_the_keys_they_do_not_read(key, value):
+    for trainer in ("PGDAT", "TRADESSLIM", "MART"):
+        with pytest.raises(ConfigError, match=f"{key} {value} does nothing for {trainer}: its outer loss decides"):
+            _validated("TRAINER.NAME", trainer, key, value, "DATASET.TARGET_DOMAINS", "['texture']")
+    _validated("TRAINER.NAME", "PGD", key, value, "DATASET.TARGET_DOMAINS", "['texture']")  # read there
+
+
+def test_the_adversarys_own_checks_run_at_validation():
+    with pytest.raises(ConfigError, match="ADV.EPS must be >= 0"):
+        _validated("TRAINER.NAME", "PGDSLIM", "ADV.EPS", "-0.1", "DATASET.TARGET_DOMAINS", "['texture']")
+    with pytest.raises(ConfigError, match="ADV.EPS must be >= 0"):  # the generic trainer: the adversary of ADV.NAME
+        _validated("TRAINER.NAME", "Adversarial", "ADV.NAME", "pgd", "ADV.EPS", "-0.1",
+                   "DATASET.TARGET_DOMAINS", "['texture']")
+    with pytest.raises(ConfigError, match="ADV.FEAT_STAGES must be at least one tap index"):
+        _validated("TRAINER.NAME", "FeatAdvStyle", "ADV.FEAT_STAGES", "[]", "DATASET.TARGET_DOMAINS", "['texture']")

@@ -21,7 +21,7 @@ def _benchmark_module():
 def test_benchmark_reports_every_mode_and_ratio(digits_root, tmp_path, capsys):
     out = tmp_path / "bench.json"
     report = _benchmark_module().main(["--root", digits_root, "--batch-size", "4", "--warmup", "0", "--repeats", "1",
-                                       "--methods", "advstyle", "advstyle_slim", "--json", str(out),
+                                       "--methods", "advstyle", "--json", str(out),
                                        "MODEL.BACKBONE.NAME", "resnet10t"])
     assert json.loads(out.read_text()) == json.loads(json.dumps(report))
     assert report["command"].startswith("python tools/benchmark.py --root ") and "resnet10t" in report["command"]
@@ -56,3 +56,12 @@ def test_no_timed_step_is_refused_with_the_flag_named(capsys):
         with pytest.raises(SystemExit):
             parse_args([flag, "0"])
         assert f"{flag} must be at least 1" in capsys.readouterr().err
+
+
+def test_methods_are_the_registered_adversaries(capsys):
+    bench = _benchmark_module()
+    assert bench.adversary_trainer("pgd", True) == "PGDSLIM" and bench.adversary_trainer("advstyle", False) == "AdvStyle"
+    assert bench.adversary_trainer("no_named_trainer", True) == "Adversarial"
+    with pytest.raises(SystemExit):
+        bench.main(["--methods", "advstyle_slim"])
+    assert "Unknown adversary 'advstyle_slim' (ADV.NAME); did you mean 'advstyle'?" in capsys.readouterr().err
