@@ -16,7 +16,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from .objectives import OutputLoss
+from .objectives import Objective, OutputLoss
 
 ILL_LOSSES = ("cosine", "orthogonal", "reverse")
 
@@ -44,9 +44,11 @@ def intermediate_loss(h_adv: torch.Tensor, h_clean: torch.Tensor, kind: str) -> 
     raise ValueError(f"Unknown SLIM.LOSS '{kind}'. Available: {', '.join(ILL_LOSSES)}")
 
 
-class SLIM(OutputLoss):
+class SLIM(Objective):
+    """Wraps the method's own objective ``base`` (default: the output CE) and adds the stochastic term."""
+
     def __init__(self, layers: Sequence[int], loss: str = "cosine", lambda_min: float = -1.0,
-                 lambda_max: float = 1.0, sample_per: str = "step", seed: int = 0, base: OutputLoss | None = None):
+                 lambda_max: float = 1.0, sample_per: str = "step", seed: int = 0, base: Objective | None = None):
         if not layers:
             raise ValueError("SLIM needs at least one candidate layer")
         if loss not in ILL_LOSSES:
@@ -65,7 +67,7 @@ class SLIM(OutputLoss):
         self.layer, self.lam = self.layers[0], 0.0
 
     @classmethod
-    def from_config(cls, cfg, backbone, base: OutputLoss | None = None) -> "SLIM":
+    def from_config(cls, cfg, backbone, base: Objective | None = None) -> "SLIM":
         """``base``: the wrapped method's own objective (default: the output CE)."""
         spec = cfg.SLIM.LAYERS or list(range(backbone.num_taps))
         return cls([backbone.tap_index(s) for s in spec], cfg.SLIM.LOSS, cfg.SLIM.LAMBDA_MIN,
@@ -73,7 +75,7 @@ class SLIM(OutputLoss):
 
     @property
     def clean_taps(self) -> list[int]:
-        return self.layers
+        return sorted(set(self.layers) | set(self.base.clean_taps))
 
     def draw(self) -> tuple[int, float]:
         """A new (layer, λ); CPU draws, so they cost no device synchronisation."""
@@ -83,23 +85,27 @@ class SLIM(OutputLoss):
         return self.layer, self.lam
 
     def start_batch(self) -> None:
+        self.base.start_batch()
         if self.sample_per == "batch":
             self.draw()
 
     def begin_step(self) -> list[int]:
+        base_taps = self.base.begin_step() or []
         if self.sample_per == "step":
             self.draw()
-        return [self.layer]
+        return sorted({self.layer, *base_taps})
 
-    def __call__(self, logits, y, adv_taps=None, clean_taps=None) -> torch.Tensor:
-        j = self.base(logits, y)
+    def __call__(self, logits, target, adv_taps=None, clean_taps=None) -> torch.Tensor:
+        j = self.base(logits, target, adv_taps, clean_taps)
         if adv_taps is None or clean_taps is None or self.layer not in adv_taps or self.layer not in clean_taps:
             raise ValueError(f"SLIM needs tap {self.layer} of both the adversarial and the clean pass")
         return j + self.lam * intermediate_loss(adv_taps[self.layer], clean_taps[self.layer], self.loss)
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
+        base = self.base.state_dict()
+        return {"generator": self.generator.get_state(), **({"base": base} if base else {})}
 
     def load_state_dict(self, state: dict) -> None:
         if "generator" in state:
             self.generator.set_state(state["generator"])
+        self.base.load_state_dict(state.get("base", {}))

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..adversarial.objectives import Objective
 from ..adversarial.slim import intermediate_loss
 from ..evaluation.adversarial import attack_accuracy, pgd_attack
 
@@ -29,14 +30,12 @@ def _torchattacks():
     return torchattacks
 
 
-class TapCosine:
+class TapCosine(Objective):
     """The PGD-CS objective: ``-cos(h_tap(x̃), h_tap(x))``, to ascend (an adversary objective)."""
 
     def __init__(self, tap: int):
         self.tap = tap
         self.clean_taps = [tap]
-
-    def start_batch(self) -> None: ...
 
     def begin_step(self) -> list[int]:
         return [self.tap]

@@ -26,6 +26,7 @@ import os
 import torch
 from torch import nn
 
+from ..adversarial.objectives import Objective
 from ..engine.checkpoint import CHECKPOINT_DIR, list_checkpoints, load_checkpoint
 from ..evaluation.adversarial import attack_accuracy, pgd_attack
 from .attacks import Attacker, _torchattacks
@@ -40,15 +41,8 @@ COLUMNS = {"clean": "Clean", "fgsm": "FGSM", "pgd20": "PGD-20", "cw": "CW∞", "
 BEST_PGD = "model-best-pgd.pt"  # written by slim_dg.engine.robust.RobustValHook
 
 
-class CWMargin:
+class CWMargin(Objective):
     """The CW∞ objective to ascend: the batch mean of ``max_{k≠y} z_k − z_y``."""
-
-    clean_taps: list[int] = []
-
-    def start_batch(self) -> None: ...
-
-    def begin_step(self) -> None:
-        return None
 
     def __call__(self, logits, y, adv_taps=None, clean_taps=None) -> torch.Tensor:
         true = logits.gather(1, y[:, None]).squeeze(1)

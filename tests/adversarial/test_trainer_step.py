@@ -74,7 +74,7 @@ def test_trainers_are_wired(stub_dgtrainer):
     assert isinstance(t.objective, SLIM) and t.objective.layers == [0, 1, 2, 3, 4]
     assert t.adversary.steps == STEPS and t.adversary.random_start == 1.0
     assert t.train_on_clean and t.reuse_clean_taps
-    assert isinstance(build("pgd", slim=False).objective, OutputLoss)
+    assert type(build("pgd", slim=False).objective) is OutputLoss  # the CE itself, not SLIM wrapping it
     assert not build("pgd", slim=True, bn_mode="eval").reuse_clean_taps
     assert not build("pgd", slim=True, train_on="adv").reuse_clean_taps
 

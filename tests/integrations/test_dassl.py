@@ -259,7 +259,7 @@ def test_other_trainers_build_and_step_in_dassl(tmp_path, name):
     trainer = build_trainer(cfg)
     adversary, slim = SIX[name]
     assert isinstance(trainer.adversary, adversary)
-    assert isinstance(trainer.objective, SLIM if slim else OutputLoss)
+    assert type(trainer.objective) is (SLIM if slim else OutputLoss)
     trainer.set_model_mode("train")
     trainer.batch_idx, trainer.num_batches = 0, 2
     summary = trainer.forward_backward(next(iter(trainer.train_loader_x)))

@@ -6,7 +6,7 @@ import torch
 
 from slim_dg.adversarial.objectives import OutputLoss
 from slim_dg.adversarial.pgd import PGD
-from slim_dg.adversarial.robust_objectives import BoostedCE, KLToClean
+from slim_dg.adversarial.objectives import BoostedCE, KLToClean
 from slim_dg.adversarial.slim import SLIM
 from slim_dg.analysis.robustness import CWMargin
 from slim_dg.evaluation.adversarial import pgd_attack
