@@ -54,7 +54,9 @@ DASSL_TRANSFORMS = {"random_crop": "random_crop", "random_flip": "random_flip", 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="digits_dg", help="configs/<dataset>_<method>.yaml are benchmarked")
-    p.add_argument("--methods", nargs="*", default=METHODS, help="adversarial methods for (d); none: skip (d)")
+    p.add_argument("--methods", nargs="*", default=METHODS,
+                   help="adversarial methods for (d); none: skip (d). METHOD:KEY=VALUE[,KEY=VALUE] is METHOD with "
+                        "those keys set, timed beside METHOD (e.g. advstyle_slim:SLIM.BALANCE=grad_norm)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=20)
@@ -74,12 +76,15 @@ def parse_args(argv=None):
 
 
 def trainer_cfg(args, method: str, out_dir: str):
-    """The config tools/train.py would run for configs/<dataset>_<method>.yaml (same set-up code)."""
+    """The config tools/train.py would run for configs/<dataset>_<method>.yaml (same set-up code);
+    ``method:KEY=VALUE,...`` also sets those keys."""
+    method, _, variant = method.partition(":")
+    pairs = [x for kv in variant.split(",") if kv for x in kv.split("=", 1)]
     targets = args.target_domains or [DATASET_REGISTRY.get(args.dataset).domains[-1]]
     return setup_cfg(parse_train_args([
         "--config-file", os.path.join(CONFIGS, f"{args.dataset}_{method}.yaml"), "--target-domains", *targets,
-        "--output-dir", os.path.join(out_dir, method), *(["--root", args.root] if args.root else []),
-        "DATALOADER.TRAIN_X.BATCH_SIZE", str(args.batch_size), *args.opts]))
+        "--output-dir", os.path.join(out_dir, method, variant), *(["--root", args.root] if args.root else []),
+        "DATALOADER.TRAIN_X.BATCH_SIZE", str(args.batch_size), *args.opts, *pairs]))
 
 
 def _cycle(loader, on_epoch=None):
@@ -206,6 +211,8 @@ def ratios(ips: dict[str, float], step_s: dict[str, float]) -> dict[str, float]:
         if name.endswith("SLIM"):
             plain = name[:-4]
             put(f"{name} / {plain}  [step time, goal <= 1.05]", name, plain, step_s)
+        elif name.startswith("(d) ") and " " in name[4:]:  # a METHOD:KEY=VALUE variant, against METHOD
+            put(f"{name} / {name.rsplit(' ', 1)[0]}  [step time]", name, name.rsplit(" ", 1)[0], step_s)
     return out
 
 
@@ -228,7 +235,8 @@ def main(argv=None):
         for method in args.methods:
             set_seed(0)
             t = build_trainer(trainer_cfg(args, method, out_dir))
-            steps[f"(d) {t.cfg.TRAINER.NAME}"] = our_step(t, batch)
+            variant = method.partition(":")[2]
+            steps[f"(d) {t.cfg.TRAINER.NAME}" + (f" {variant}" if variant else "")] = our_step(t, batch)
         dassl_skipped = "--no-dassl" if args.no_dassl else ""
         if not args.no_dassl:
             try:
