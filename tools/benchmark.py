@@ -270,10 +270,11 @@ def main(argv=None):
     print(f"\n{cfg.MODEL.BACKBONE.NAME}, {args.dataset} {tuple(cfg.INPUT.SIZE)}, batch {bs}, {erm.device}, "
           f"{torch.get_num_threads()} threads, AMP {report['amp'] or 'off'}, channels_last {cfg.TRAIN.CHANNELS_LAST}, "
           f"loader workers {report['loader_workers']}, cache {cfg.DATALOADER.CACHE}, fused optimizer {cfg.OPTIM.FUSED}, block {args.block}")
-    print(f"\n{'mode':<26} {'images/s':>9} {'step ms':>8} {'min':>7} {'max':>7} {'vs (a)':>7}")
+    w = max(26, *map(len, med))
+    print(f"\n{'mode':<{w}} {'images/s':>9} {'step ms':>8} {'min':>7} {'max':>7} {'vs (a)':>7}")
     base = ips.get("(a) bare timm")
     for n in med:
-        print(f"{n:<26} {ips[n]:9.1f} {1e3 * med[n]:8.1f} {1e3 * min(times[n]):7.1f} {1e3 * max(times[n]):7.1f} "
+        print(f"{n:<{w}} {ips[n]:9.1f} {1e3 * med[n]:8.1f} {1e3 * min(times[n]):7.1f} {1e3 * max(times[n]):7.1f} "
               f"{ips[n] / base:7.3f}")
     if dassl_skipped:
         print(f"\n(e) skipped: {dassl_skipped}")
