@@ -60,8 +60,10 @@ DASSL_TRANSFORMS = {"random_crop": "random_crop", "random_flip": "random_flip", 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="digits_dg", help="configs/<dataset>_erm.yaml is the base of every mode")
-    p.add_argument("--methods", nargs="*", default=None, metavar="ADV.NAME",
-                   help="adversaries for (d), each plain and with SLIM; default: every registered one; none: skip (d)")
+    p.add_argument("--methods", nargs="*", default=None, metavar="ADV.NAME[:KEY=VALUE,...]",
+                   help="adversaries for (d), each plain and with SLIM; default: every registered one; none: skip (d). "
+                        "ADV.NAME:KEY=VALUE[,KEY=VALUE] times the SLIM trainer with those keys set, beside the "
+                        "plain SLIM one (e.g. advstyle:SLIM.BALANCE=grad_norm)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE (or a .py file) first, to register adversaries; repeatable")
     p.add_argument("--batch-size", type=int, default=32)
@@ -82,14 +84,15 @@ def parse_args(argv=None):
     return args
 
 
-def trainer_cfg(args, config_file: str, out_dir: str):
-    """The config tools/train.py would run for ``config_file`` (same set-up code)."""
+def trainer_cfg(args, config_file: str, out_dir: str, pairs=(), variant: str = ""):
+    """The config tools/train.py would run for ``config_file`` (same set-up code), with the
+    ``KEY VALUE`` ``pairs`` of a ``--methods`` variant."""
     targets = args.target_domains or [DATASET_REGISTRY.get(args.dataset).domains[-1]]
     name = os.path.splitext(os.path.basename(config_file))[0]
     return setup_cfg(parse_train_args([
         "--config-file", config_file, "--target-domains", *targets,
-        "--output-dir", os.path.join(out_dir, name), *(["--root", args.root] if args.root else []),
-        "DATALOADER.TRAIN_X.BATCH_SIZE", str(args.batch_size), *args.opts]))
+        "--output-dir", os.path.join(out_dir, name, variant), *(["--root", args.root] if args.root else []),
+        "DATALOADER.TRAIN_X.BATCH_SIZE", str(args.batch_size), *args.opts, *pairs]))
 
 
 def adversary_trainer(adversary: str, slim: bool) -> str:
@@ -225,9 +228,9 @@ def measure(steps: dict, warmup: int, repeats: int, cuda: bool, block: int = 1) 
     return times
 
 
-def ratios(ips: dict[str, float], step_s: dict[str, float], slim_pairs=()) -> dict[str, float]:
+def ratios(ips: dict[str, float], step_s: dict[str, float], slim_pairs=(), variant_pairs=()) -> dict[str, float]:
     """The goals' ratios: images/s ratios, except SLIM/plain (``slim_pairs``: (SLIM mode, plain mode)),
-    a step-time ratio (the overhead)."""
+    a step-time ratio (the overhead); ``variant_pairs``: (variant mode, the mode it varies), step time too."""
     out = {}
 
     def put(key, num, den, table=ips):
@@ -240,6 +243,8 @@ def ratios(ips: dict[str, float], step_s: dict[str, float], slim_pairs=()) -> di
     put("(b) ERM / (e) Dassl Vanilla  [images/s, same tensors]", "(b) ERM", "(e) Dassl Vanilla")
     for name, plain in slim_pairs:
         put(f"{name} / {plain}  [step time, goal <= 1.05]", name, plain, step_s)
+    for name, base in variant_pairs:
+        put(f"{name} / {base}  [step time]", name, base, step_s)
     return out
 
 
@@ -247,7 +252,7 @@ def main(argv=None):
     args = parse_args(argv)
     load_plugins(args.plugin)
     methods = ADVERSARY_REGISTRY.names() if args.methods is None else args.methods
-    unknown = [name for name in methods if name not in ADVERSARY_REGISTRY]
+    unknown = [name for name in (m.partition(":")[0] for m in methods) if name not in ADVERSARY_REGISTRY]
     if unknown:
         print(f"error: --methods: {ADVERSARY_REGISTRY.unknown_message(unknown[0])}", file=sys.stderr)
         sys.exit(2)
@@ -268,8 +273,17 @@ def main(argv=None):
         set_seed(0)
         erm_io = build_trainer(trainer_cfg(args, erm_config, out_dir))  # its own weights, optimizer, loader
         steps["(c) ERM+io"] = our_pipeline_step(erm_io)
-        slim_pairs = []
-        for adversary in methods:
+        slim_pairs, variant_pairs = [], []
+        for method in methods:
+            adversary, _, variant = method.partition(":")
+            if variant:  # the SLIM trainer with the variant's keys, against the plain SLIM one
+                pairs = [x for kv in variant.split(",") if kv for x in kv.split("=", 1)]
+                config, label = adversary_config(args, adversary, True, out_dir)
+                set_seed(0)
+                steps[f"{label} {variant}"] = our_step(build_trainer(trainer_cfg(args, config, out_dir, pairs,
+                                                                                 variant)), batch)
+                variant_pairs.append((f"{label} {variant}", label))
+                continue
             labels = []
             for slim in (False, True):
                 config, label = adversary_config(args, adversary, slim, out_dir)
@@ -291,7 +305,7 @@ def main(argv=None):
     bs = args.batch_size
     med = {n: statistics.median(v) for n, v in times.items()}
     ips = {n: bs / m for n, m in med.items()}
-    rat = ratios(ips, med, slim_pairs)
+    rat = ratios(ips, med, slim_pairs, variant_pairs)
     cfg = erm.cfg
     report = {
         "command": " ".join(["python tools/benchmark.py", *(sys.argv[1:] if argv is None else argv)]),
@@ -310,10 +324,11 @@ def main(argv=None):
     print(f"\n{cfg.MODEL.BACKBONE.NAME}, {args.dataset} {tuple(cfg.INPUT.SIZE)}, batch {bs}, {erm.device}, "
           f"{torch.get_num_threads()} threads, AMP {report['amp'] or 'off'}, channels_last {cfg.TRAIN.CHANNELS_LAST}, "
           f"loader workers {report['loader_workers']}, cache {cfg.DATALOADER.CACHE}, fused optimizer {cfg.OPTIM.FUSED}, block {args.block}")
-    print(f"\n{'mode':<26} {'images/s':>9} {'step ms':>8} {'min':>7} {'max':>7} {'vs (a)':>7}")
+    w = max(26, *map(len, med))
+    print(f"\n{'mode':<{w}} {'images/s':>9} {'step ms':>8} {'min':>7} {'max':>7} {'vs (a)':>7}")
     base = ips.get("(a) bare timm")
     for n in med:
-        print(f"{n:<26} {ips[n]:9.1f} {1e3 * med[n]:8.1f} {1e3 * min(times[n]):7.1f} {1e3 * max(times[n]):7.1f} "
+        print(f"{n:<{w}} {ips[n]:9.1f} {1e3 * med[n]:8.1f} {1e3 * min(times[n]):7.1f} {1e3 * max(times[n]):7.1f} "
               f"{ips[n] / base:7.3f}")
     if dassl_skipped:
         print(f"\n(e) skipped: {dassl_skipped}")

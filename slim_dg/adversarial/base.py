@@ -127,26 +127,35 @@ class Adversary:
                 taps = objective.begin_step()
                 out = self.forward(model, x, params, taps=taps)
                 logits, adv_taps = out if taps else (out, {})
-                loss = objective(logits, y, adv_taps, clean_taps or {})
-                grads = self.gradients(loss, params)
+                grads = objective.ascent_gradients(lambda losses: self.gradients_of(losses, params),
+                                                   logits, y, adv_taps, clean_taps or {})
                 self.ascend(x, params, grads)
         return [p.detach() for p in params]
 
     def gradients(self, loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """d loss / d params, through the loss scale of ``grad_scaler`` when one is enabled.
+        """d loss / d params, through the loss scale of ``grad_scaler`` when one is enabled."""
+        return self.gradients_of([loss], params)[0]
+
+    def gradients_of(self, losses: Sequence[torch.Tensor], params: Sequence[torch.Tensor]) -> list[list[torch.Tensor]]:
+        """For each loss, d loss / d params (one backward each), through the loss scale of ``grad_scaler``
+        when one is enabled.
 
         Everything stays on the device (no ``get_scale()``, no ``.item()``): an inner step must not
-        wait for the GPU. An overflow in any gradient leaves all parameters put for this step, and is
-        counted in ``overflowed_steps`` (the trainer logs it)."""
+        wait for the GPU. An overflow in any gradient of any loss leaves all parameters put for this
+        step, and is counted in ``overflowed_steps`` (the trainer logs it). A parameter a loss does not
+        depend on gets a zero gradient (SLIM's term at a tap before FeatAdvStyle's first stage)."""
+        def grad(loss, i):
+            return torch.autograd.grad(loss, params, retain_graph=i < len(losses) - 1, materialize_grads=True)
+
         scaler = self.grad_scaler
         if scaler is None or not scaler.is_enabled():
-            return list(torch.autograd.grad(loss, params))
-        scale = scaler.scale(torch.ones((), device=loss.device))  # the scale as a device tensor
-        grads = torch.autograd.grad(loss * scale, params)
+            return [list(grad(loss, i)) for i, loss in enumerate(losses)]
+        scale = scaler.scale(torch.ones((), device=losses[0].device))  # the scale as a device tensor
+        grads = [grad(loss * scale, i) for i, loss in enumerate(losses)]
         # one joint check: at this scale (the training step's scaler lowers it next) all stay put
-        finite = torch.stack([torch.isfinite(g).all() for g in grads]).all()
+        finite = torch.stack([torch.isfinite(g).all() for gs in grads for g in gs]).all()
         self.overflowed_steps = self.overflowed_steps + (~finite).int()
-        return [torch.where(finite, g / scale, torch.zeros_like(g)) for g in grads]
+        return [[torch.where(finite, g / scale, torch.zeros_like(g)) for g in gs] for gs in grads]
 
 
 class ImageAdversary(Adversary):

@@ -23,8 +23,7 @@ from torch import nn
 from ..registry import Registry
 from .base import Adversary, inner_loop_model
 from .clean_pass import clean_pass
-from .objectives import OutputLoss
-from .robust_objectives import BoostedCE, KLToClean, mart_loss, trades_loss
+from .objectives import BoostedCE, KLToClean, Objective, OutputLoss, mart_loss, trades_loss
 
 ROBUST_METHODS = Registry("Robust method")
 
@@ -35,7 +34,7 @@ class RobustMethod:
     #: whether the outer loss needs the clean logits (a training forward of the clean batch)
     outer_uses_clean: ClassVar[bool] = False
 
-    def __init__(self, inner: OutputLoss | None = None):
+    def __init__(self, inner: Objective | None = None):
         self.inner = inner or OutputLoss()
 
     @classmethod

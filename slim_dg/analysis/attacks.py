@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..adversarial.objectives import Objective
 from ..adversarial.pgd import pgd_attack
 from ..adversarial.slim import intermediate_loss
 from ..errors import MissingPackageError, UnknownNameError
@@ -56,15 +57,8 @@ def _torchattacks():
     return torchattacks
 
 
-class CWMargin:
+class CWMargin(Objective):
     """The CW∞ objective to ascend: the batch mean of ``max_{k≠y} z_k − z_y``."""
-
-    clean_taps: list[int] = []
-
-    def start_batch(self) -> None: ...
-
-    def begin_step(self) -> None:
-        return None
 
     def __call__(self, logits, y, adv_taps=None, clean_taps=None) -> torch.Tensor:
         true = logits.gather(1, y[:, None]).squeeze(1)
@@ -72,14 +66,12 @@ class CWMargin:
         return (other - true).mean()
 
 
-class TapCosine:
+class TapCosine(Objective):
     """The PGD-CS objective: ``-cos(h_tap(x̃), h_tap(x))``, to ascend (an adversary objective)."""
 
     def __init__(self, tap: int):
         self.tap = tap
         self.clean_taps = [tap]
-
-    def start_batch(self) -> None: ...
 
     def begin_step(self) -> list[int]:
         return [self.tap]

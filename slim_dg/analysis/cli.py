@@ -3,7 +3,8 @@
 Every subcommand writes ``<subcommand>.json`` and ``<subcommand>.png`` into ``--output-dir``
 (default: ``DIR/analysis`` of the first ``--model-dir``) and prints a short table. Several
 ``--model-dir`` are compared in one figure. Trailing ``KEY VALUE`` pairs override the runs'
-configs (e.g. ``DATASET.ROOT /data`` or the adversary's ``ADV.LR``).
+configs (e.g. ``DATASET.ROOT /data``, the adversary's ``ADV.LR``, or the analysed SLIM objective's
+``SLIM.BALANCE grad_norm SLIM.LAMBDA_MAX 10``; the JSON records the SLIM settings used).
 """
 from __future__ import annotations
 
@@ -97,13 +98,19 @@ def _adversary_and_objectives(run: TrainedRun, name: str):
     return name, adversary, plain, slim
 
 
+def _slim_settings(slim, tap_names) -> dict:
+    """The analysed SLIM objective, as the run's config and the trailing ``KEY VALUE`` overrides made it."""
+    return {"layers": [tap_names[t] for t in slim.layers], "loss": slim.loss, "lambda_min": slim.lambda_min,
+            "lambda_max": slim.lambda_max, "sample_per": slim.sample_per, "balance": slim.balance}
+
+
 def _perturbation(runs, args) -> tuple[dict, str]:
     out, curves = {}, {}
     for run in runs:
         x, y = run.source_batch(args.batch_size, args.seed)
         name, adversary, plain, slim = _adversary_and_objectives(run, args.adversary)
         names = run.model.backbone.tap_names
-        entry = {"adversary": name}
+        entry = {"adversary": name, "slim_settings": _slim_settings(slim, names)}
         for kind, objective in (("plain", plain), ("slim", slim)):
             profile = perturbation_profile(run.model, adversary, objective, x, y, args.seed)
             entry[kind] = {names[t]: v for t, v in profile.items()}
@@ -117,8 +124,10 @@ def _gradients(runs, args):
     for run in runs:
         x, y = run.source_batch(args.batch_size, args.seed)
         name, adversary, plain, slim = _adversary_and_objectives(run, args.adversary)
-        out[run.run_dir] = {"adversary": name, **gradient_diversity(run.model, adversary, plain, slim, x, y,
-                                                                    args.draws, args.seed)}
+        names = run.model.backbone.tap_names
+        r = gradient_diversity(run.model, adversary, plain, slim, x, y, args.draws, args.seed)
+        r["per_tap"] = {names[t]: v for t, v in r["per_tap"].items()}
+        out[run.run_dir] = {"adversary": name, "slim_settings": _slim_settings(slim, names), **r}
     labels = {r.run_dir: r.label for r in runs}
     return out, plots.gradient_plot({labels[k]: v for k, v in out.items()},
                                     os.path.join(args.output_dir, "gradients.png"))
@@ -177,6 +186,9 @@ def _table(command: str, result: dict, runs) -> str:
         elif command == "gradients":
             lines.append(f"  mean pairwise cosine over {r['draws']} draws: plain {r['plain_pairwise_cosine']:.4f}, "
                          f"SLIM {r['slim_pairwise_cosine']:.4f}; SLIM vs plain (cos_to_plain) {r['cos_to_plain']:.4f}")
+            lines.append(f"  {'SLIM at tap':<12}{'pairwise':>10}{'to plain':>10}")
+            for tap, v in r["per_tap"].items():
+                lines.append(f"  {tap:<12}{v['slim_pairwise_cosine']:>10.4f}{v['cos_to_plain']:>10.4f}")
         elif command == "hessian":
             for g, v in r.items():
                 lines.append(f"  {g:<12}{v['trace']:>14.3f} ± {v['stderr']:.3f}  ({v['num_params']} params)")

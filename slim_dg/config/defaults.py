@@ -159,6 +159,9 @@ _C.SLIM.LOSS = "cosine"  # cosine | orthogonal | reverse
 _C.SLIM.LAMBDA_MIN = -1.0
 _C.SLIM.LAMBDA_MAX = 1.0
 _C.SLIM.SAMPLE_PER = "step"  # step: new layer and lambda every adversarial step | batch: once per batch
+# none: lambda weighs L_ILL as it is | grad_norm: per sample, L_ILL is rescaled so that its gradient w.r.t.
+# the adversary's parameters has the norm of the output loss's (lambda = that fraction of the output's push)
+_C.SLIM.BALANCE = "none"
 
 
 #: declared key -> the adversaries that declared it (``add_config_keys``)

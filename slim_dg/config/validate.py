@@ -24,6 +24,7 @@ CHOICES = {
     "ADV.BN_MODE": ("train", "eval"),
     "SLIM.LOSS": ("cosine", "orthogonal", "reverse"),
     "SLIM.SAMPLE_PER": ("step", "batch"),
+    "SLIM.BALANCE": ("none", "grad_norm"),
     "TRAIN.AMP_DTYPE": ("bfloat16", "float16"),
     "TRAINER.MART.INNER_LOSS": ("ce", "bce"),
 }

@@ -10,7 +10,7 @@ import torch
 from slim_dg.adversarial.advstyle import AdvStyle
 from slim_dg.adversarial.base import adversarial_mode
 from slim_dg.adversarial.feat_advstyle import FeatAdvStyle
-from slim_dg.adversarial.objectives import OutputLoss
+from slim_dg.adversarial.objectives import Objective
 from slim_dg.adversarial.pgd import PGD
 from slim_dg.modeling.backbone import create_timm_backbone
 from slim_dg.modeling.classifier import Classifier
@@ -78,7 +78,7 @@ def make_feat_advstyle(steps=3, random_start=0.1, lr=1.0, **kw):
 ADVERSARIES = {"advstyle": make_advstyle, "pgd": make_pgd, "feat_advstyle": make_feat_advstyle}
 
 
-class ZeroBase(OutputLoss):
+class ZeroBase(Objective):
     """An output loss that is identically zero (but still in the graph): only SLIM's term acts."""
 
     def __call__(self, logits, y, adv_taps=None, clean_taps=None):

@@ -24,7 +24,7 @@ SETTINGS = [("train", "clean+adv"), ("eval", "clean+adv"), ("train", "adv")]
 
 
 def make_cfg(adversary, *, bn_mode="train", train_on="clean+adv", lam=(0.0, 0.0), random_start=None,
-             steps=STEPS):
+             steps=STEPS, balance="none"):
     cfg = get_cfg_defaults()
     cfg.defrost()
     cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD = list(MEAN), list(STD)
@@ -33,6 +33,7 @@ def make_cfg(adversary, *, bn_mode="train", train_on="clean+adv", lam=(0.0, 0.0)
     cfg.ADV.BN_MODE = bn_mode
     cfg.ADV.TRAIN_ON = train_on
     cfg.SLIM.LAMBDA_MIN, cfg.SLIM.LAMBDA_MAX = lam
+    cfg.SLIM.BALANCE = balance
     cfg.SEED = 3
     cfg.USE_CUDA = False
     cfg.freeze()
@@ -55,16 +56,18 @@ def test_trainers_are_wired():
     assert isinstance(t.objective, SLIM) and t.objective.layers == [0, 1, 2, 3, 4]
     assert t.adversary.steps == STEPS and t.adversary.random_start == 1.0
     assert t.train_on_clean and t.reuse_clean_taps
-    assert isinstance(build("pgd", slim=False).objective, OutputLoss)
+    assert type(build("pgd", slim=False).objective) is OutputLoss  # the CE itself, not SLIM wrapping it
     assert not build("pgd", slim=True, bn_mode="eval").reuse_clean_taps
     assert not build("pgd", slim=True, train_on="adv").reuse_clean_taps
 
 
+@pytest.mark.parametrize("balance", ["none", "grad_norm"])
 @pytest.mark.parametrize("adversary", list(PAIRS))
 @pytest.mark.parametrize("bn_mode,train_on", SETTINGS)
-def test_lambda_zero_training_step_bit_identical(adversary, bn_mode, train_on):
+def test_lambda_zero_training_step_bit_identical(adversary, bn_mode, train_on, balance):
     plain = build(adversary, slim=False, bn_mode=bn_mode, train_on=train_on)
-    slim = build(adversary, slim=True, bn_mode=bn_mode, train_on=train_on, lam=(0.0, 0.0))
+    slim = build(adversary, slim=True, bn_mode=bn_mode, train_on=train_on, lam=(0.0, 0.0), balance=balance)
+    assert slim.objective.balance == balance
     assert_same_state(plain, slim)  # same start
     lp, ls = run_steps(plain), run_steps(slim)
     for a, b in zip(lp, ls):
@@ -73,7 +76,7 @@ def test_lambda_zero_training_step_bit_identical(adversary, bn_mode, train_on):
     # the check is not vacuous: the weights did move, and λ ≠ 0 moves them elsewhere
     fresh = make_model().state_dict()
     assert any(not torch.equal(v, fresh[k]) for k, v in plain.model.state_dict().items())
-    other = build(adversary, slim=True, bn_mode=bn_mode, train_on=train_on, lam=(0.5, 1.0))
+    other = build(adversary, slim=True, bn_mode=bn_mode, train_on=train_on, lam=(0.5, 1.0), balance=balance)
     run_steps(other)
     so = other.model.state_dict()
     assert any(not torch.equal(v, so[k]) for k, v in plain.model.state_dict().items() if v.is_floating_point())

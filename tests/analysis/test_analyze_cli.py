@@ -50,6 +50,32 @@ def test_subcommand_writes_json_and_png(runs, tmp_path, command, capsys):
     assert "AdvStyleSLIM" in printed and "AdvStyle (" in printed  # the table names both runs
 
 
+def test_gradients_overrides_reach_the_analysed_objective(runs, tmp_path):
+    def gradients(*overrides):
+        out = str(tmp_path / "_".join(overrides))
+        assert main(["gradients", "--model-dir", runs[0], "--output-dir", out, "--batch-size", "8", "--draws", "3",
+                     *overrides]) == 0
+        return json.load(open(os.path.join(out, "gradients.json")))["results"][runs[0]]
+
+    default = gradients()
+    assert default["slim_settings"]["balance"] == "none" and default["slim_settings"]["lambda_max"] == 1.0
+    assert set(default["per_tap"]) == {"act1", "layer1", "layer2", "layer3", "layer4"}
+    assert default["cos_to_plain"] < 1 - 1e-6
+    # λ ≡ 0: SLIM's direction is the plain one, at every tap
+    zero = gradients("SLIM.LAMBDA_MIN", "0", "SLIM.LAMBDA_MAX", "0")
+    assert zero["cos_to_plain"] == pytest.approx(1, abs=1e-6)
+    assert all(v["cos_to_plain"] == pytest.approx(1, abs=1e-6) for v in zero["per_tap"].values())
+    # the same draws, balanced: only the analysed objective's gradient step differs
+    balanced = gradients("SLIM.BALANCE", "grad_norm")
+    assert balanced["slim_settings"] == {**default["slim_settings"], "balance": "grad_norm"}
+    assert balanced["slim_layers_drawn"] == default["slim_layers_drawn"]
+    assert balanced["cos_to_plain"] != default["cos_to_plain"]
+    assert balanced["plain_pairwise_cosine"] == default["plain_pairwise_cosine"]
+    other = gradients("SLIM.LAMBDA_MAX", "10", "SLIM.LAYERS", "[3, 4]")
+    assert other["slim_settings"] == {**default["slim_settings"], "lambda_max": 10.0, "layers": ["layer3", "layer4"]}
+    assert set(other["per_tap"]) == {"layer3", "layer4"}
+
+
 def test_default_output_is_the_first_runs_analysis_dir(runs):
     assert main(["param-noise", "--model-dir", runs[0], "--sigmas", "0", "--draws", "1"]) == 0
     doc = json.load(open(os.path.join(runs[0], "analysis", "param-noise.json")))

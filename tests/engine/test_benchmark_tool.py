@@ -21,7 +21,8 @@ def _benchmark_module():
 def test_benchmark_reports_every_mode_and_ratio(digits_root, tmp_path, capsys):
     out = tmp_path / "bench.json"
     report = _benchmark_module().main(["--root", digits_root, "--batch-size", "4", "--warmup", "0", "--repeats", "1",
-                                       "--methods", "advstyle", "--json", str(out),
+                                       "--methods", "advstyle", "advstyle:SLIM.BALANCE=grad_norm",
+                                       "--json", str(out),
                                        "MODEL.BACKBONE.NAME", "resnet10t"])
     assert json.loads(out.read_text()) == json.loads(json.dumps(report))
     assert report["command"].startswith("python tools/benchmark.py --root ") and "resnet10t" in report["command"]
@@ -31,6 +32,7 @@ def test_benchmark_reports_every_mode_and_ratio(digits_root, tmp_path, capsys):
     ratios = report["ratios"]
     assert any(k.startswith("(b) ERM / (a) bare timm") for k in ratios)
     assert any(k.startswith("(d) AdvStyleSLIM / (d) AdvStyle") for k in ratios)
+    assert "(d) AdvStyleSLIM SLIM.BALANCE=grad_norm / (d) AdvStyleSLIM  [step time]" in ratios
     if report["dassl"] == "measured":  # Dassl installed: its Vanilla on the same data and backbone
         assert {"(e) Dassl Vanilla", "(e) Dassl Vanilla+io"} <= modes
         assert any(k.startswith("(c) ERM+io / (e) Dassl Vanilla+io") for k in ratios)

@@ -259,11 +259,22 @@ def test_other_trainers_build_and_step_in_dassl(tmp_path, name):
     trainer = build_trainer(cfg)
     adversary, slim = SIX[name]
     assert isinstance(trainer.adversary, adversary)
-    assert isinstance(trainer.objective, SLIM if slim else OutputLoss)
+    assert type(trainer.objective) is (SLIM if slim else OutputLoss)
     trainer.set_model_mode("train")
     trainer.batch_idx, trainer.num_batches = 0, 2
     summary = trainer.forward_backward(next(iter(trainer.train_loader_x)))
     assert math.isfinite(summary["loss"])
+
+
+def test_slim_balance_reaches_a_dassl_hosted_trainer(tmp_path):
+    dassl_tiny_dataset.generate(str(tmp_path / "data"))
+    cfg = _setup_cfg(tmp_path / "data", tmp_path / "out", "AdvStyleSLIM",
+                     ["OPTIM.MAX_EPOCH", "1", "SLIM.BALANCE", "grad_norm"])
+    trainer = build_trainer(cfg)
+    assert trainer.objective.balance == "grad_norm"
+    trainer.set_model_mode("train")
+    trainer.batch_idx, trainer.num_batches = 0, 2
+    assert math.isfinite(trainer.forward_backward(next(iter(trainer.train_loader_x)))["loss"])
 
 
 def test_dassls_own_vanilla_with_a_timm_backbone_and_warmup(tmp_path):

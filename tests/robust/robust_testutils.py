@@ -44,11 +44,12 @@ def to_pixels(x: torch.Tensor) -> torch.Tensor:
 
 
 def make_cfg(method: str, *, lam=(0.0, 0.0), steps: int = 3, random_start: float = 1.0, bn_mode: str = "train",
-             mart_inner: str = "ce"):
+             mart_inner: str = "ce", balance: str = "none"):
     cfg = get_cfg_defaults()
     cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD = list(MEAN), list(STD)
     cfg.ADV.STEPS, cfg.ADV.RANDOM_START, cfg.ADV.BN_MODE = steps, random_start, bn_mode
     cfg.SLIM.LAMBDA_MIN, cfg.SLIM.LAMBDA_MAX = lam
+    cfg.SLIM.BALANCE = balance
     cfg.TRAINER.MART.INNER_LOSS = mart_inner
     cfg.SEED = 3
     cfg.USE_CUDA = False

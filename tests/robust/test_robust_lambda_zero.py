@@ -41,12 +41,14 @@ def same_state(a, b) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+@pytest.mark.parametrize("balance", ["none", "grad_norm"])
 @pytest.mark.parametrize("method", sorted(METHODS))
 @pytest.mark.parametrize("bn_mode", ["train", "eval"])
-def test_lambda_zero_is_the_plain_method_bit_for_bit(method, bn_mode, captured):
+def test_lambda_zero_is_the_plain_method_bit_for_bit(method, bn_mode, balance, captured):
     plain = build_trainer(method, slim=False, bn_mode=bn_mode)
-    slim = build_trainer(method, slim=True, bn_mode=bn_mode, lam=(0.0, 0.0))
-    assert isinstance(slim.objective, SLIM)
+    slim = build_trainer(method, slim=True, bn_mode=bn_mode, lam=(0.0, 0.0), balance=balance)
+    assert isinstance(slim.objective, SLIM) and slim.objective.balance == balance
+    assert not isinstance(plain.objective, SLIM)
     assert type(slim.objective.base) is type(plain.objective)  # SLIM wraps the method's own inner objective
     assert same_state(plain, slim)
     lp = run_steps(plain)
@@ -64,10 +66,11 @@ def test_lambda_zero_is_the_plain_method_bit_for_bit(method, bn_mode, captured):
     assert any(not torch.equal(v, fresh[k]) for k, v in plain.model.state_dict().items())  # not vacuous
 
 
+@pytest.mark.parametrize("balance", ["none", "grad_norm"])
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_nonzero_lambda_changes_the_adversarial_samples(method, captured):
+def test_nonzero_lambda_changes_the_adversarial_samples(method, balance, captured):
     plain = build_trainer(method, slim=False)
-    slim = build_trainer(method, slim=True, lam=(0.5, 1.0))
+    slim = build_trainer(method, slim=True, lam=(0.5, 1.0), balance=balance)
     run_steps(plain, n=1)
     run_steps(slim, n=1)
     assert len(captured) == 2 and not torch.equal(captured[0], captured[1])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from slim_dg.adversarial.robust import build_method
-from slim_dg.adversarial.robust_objectives import BoostedCE, KLToClean, mart_loss, trades_loss
+from slim_dg.adversarial.objectives import BoostedCE, KLToClean, mart_loss, trades_loss
 from slim_dg.analysis.attacks import CWMargin
 from slim_dg.config import get_cfg_defaults, merge_from_file
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from slim_dg.adversarial.objectives import OutputLoss
+from slim_dg.adversarial.objectives import BoostedCE, KLToClean
 from slim_dg.adversarial.pgd import PGD, pgd_attack
-from slim_dg.adversarial.robust_objectives import BoostedCE, KLToClean
 from slim_dg.adversarial.slim import SLIM
 from slim_dg.analysis.attacks import CWMargin
 
