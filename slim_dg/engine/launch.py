@@ -34,6 +34,7 @@ from ..utils.distributed import (all_reduce_sum, barrier, destroy_distributed, g
                                  init_distributed, is_main_process)
 from ..utils.disk import DiskFullError, write_text_atomic
 from ..utils.logger import setup_logging
+from ..utils.phases import phase, seconds_since_process_start
 from ..utils.plugins import load_plugins
 from ..utils.run_lock import RunLockedError, hold_run_lock, is_empty_run_dir
 from ..utils.seed import set_seed
@@ -204,7 +205,8 @@ def _train(args: argparse.Namespace, cfg: CN, created: bool) -> dict:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
-        trainer = build_trainer(cfg)
+        with phase("model set-up"):  # the data's set-up inside it is counted on its own
+            trainer = build_trainer(cfg)
         # before training: a dataset that fails its count check (or any other surprise) costs no training time
         provenance = make_provenance(cfg, trainer.device, trainer.amp_dtype, trainer.dataset,
                                      get_world_size()) if main_process else None
@@ -248,11 +250,14 @@ def _train(args: argparse.Namespace, cfg: CN, created: bool) -> dict:
         path = write_results(cfg.OUTPUT_DIR, res)
         logger.info("Done in %.1f s. Per-domain accuracy (%s):\n%s", time.perf_counter() - tic, path,
                     format_table(res))
+        logger.info("Time by phase, %s", phase.summary())
     return res
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    phase.reset()
+    phase.add("start-up", seconds_since_process_start() or 0.0)  # the interpreter and the imports
     try:
         run(args)
     except (InputError, ConfigError, KeyError, FileExistsError, FileNotFoundError, DatasetMissingError,
