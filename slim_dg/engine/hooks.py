@@ -56,6 +56,7 @@ class CheckpointHook(HookBase):
             if self.training:
                 self.writer.submit(state, path, then=done)
             else:
+                self.writer.wait()
                 save_checkpoint(state, path)
                 done()
         return path

@@ -71,3 +71,19 @@ def test_submit_raises_what_the_previous_write_raised(tmp_path, monkeypatch):
     writer.submit({"w": torch.ones(2)}, str(tmp_path / "a.pt"))
     with pytest.raises(ZeroDivisionError):
         writer.submit({"w": torch.ones(2)}, str(tmp_path / "b.pt"))
+
+
+def test_a_run_returns_with_every_checkpoint_written(tmp_path, monkeypatch):
+    from test_reliability import TINY, _tiny
+
+    from slim_dg.engine.checkpoint import list_checkpoints
+    from slim_dg.engine.launch import main
+
+    _slow_saves(monkeypatch, seconds=3)  # the last epoch's write is still pending when training ends
+    root, out = str(tmp_path / "data"), str(tmp_path / "run")
+    _tiny(root)
+    main(["--root", root, "--target-domains", "c", "--output-dir", out, *TINY, "OPTIM.MAX_EPOCH", "2"])
+    assert not [t for t in threading.enumerate() if t.name.startswith("checkpoint")]
+    names = sorted(os.listdir(os.path.join(out, "checkpoints")))
+    assert "model-epoch2.pt" in names and not [n for n in names if n.endswith(".tmp")], names
+    assert load_checkpoint(list_checkpoints(out)[-1])["epoch"] == 2
