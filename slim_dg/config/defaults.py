@@ -34,13 +34,15 @@ _C.DATASET.ALLOW_UNSEEN_CLASSES = False
 
 # ---------------------------------------------------------------------------- data loading
 _C.DATALOADER = CN()
-# loader worker processes per training process; -1: auto, this process's share of the CPUs less one
-# (at most 8). Workers are kept for the whole run and get page-locked memory when training on a GPU.
+# loader worker processes per training process; -1: auto, this process's share of the CPUs less the
+# threads training keeps busy (torch's threads on a CPU, one on a GPU; at most 8). Workers are kept
+# for the whole run and get page-locked memory when training on a GPU.
 _C.DATALOADER.NUM_WORKERS = -1
 _C.DATALOADER.PREFETCH_FACTOR = 2  # batches each worker prepares ahead
-# keep every decoded image (uint8) in memory, decoded once up front and shared by the workers:
-# for small datasets (digits_dg: 5 MB); costs H x W x 3 bytes per image
-_C.DATALOADER.CACHE = False
+# keep decoded images (uint8) in memory, decoded once up front and shared by the workers; evaluation
+# images are kept after their resize (INPUT.SIZE). True: every image (digits_dg: 5 MB); auto: the
+# evaluation images, when they fit a quarter of the available memory (the log says); False: none
+_C.DATALOADER.CACHE = "auto"
 _C.DATALOADER.ON_BAD_IMAGE = "fail"  # fail: stop naming the file | skip: leave it out, count it in results.json
 # decode every listed image once before training and report all unreadable ones at once (with
 # ON_BAD_IMAGE fail: stop before training). On by default: on PACS-sized data it costs a fifth of

@@ -17,6 +17,7 @@ from ..errors import InputError
 from .hashing import flatten
 
 BASE_KEY = "_BASE_"
+BOOL_OR_AUTO = {"DATALOADER.CACHE"}  # keys that take True, False or "auto"
 
 # Keys that no longer exist: key -> (the default every run's saved config.yaml holds, why it went).
 # A file or command line setting one is refused with the reason; the old default is passed over
@@ -73,6 +74,10 @@ def _type_name(v: Any) -> str:
 
 def _coerce(key: str, default: Any, value: Any, origin: str) -> Any:
     """The value in the default's type, or a ConfigError naming the key and the expected type."""
+    if key in BOOL_OR_AUTO:
+        if isinstance(value, bool) or value == "auto":
+            return value
+        raise ConfigError(f"{origin}: {key} expects True, False or auto (default: {default!r}), got {value!r}")
     if isinstance(value, str) and not isinstance(default, str):
         value = CN._decode_cfg_value(value)  # yacs' reading of strings: "(32, 32)" is a tuple in Dassl's files
     if isinstance(default, bool) or isinstance(value, bool):

@@ -19,10 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, default_collate
+from torchvision.transforms import v2
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..registry import Registry
 from ..utils.distributed import get_local_world_size, get_rank, get_world_size
+from ..utils.phases import phase
 from .class_sets import check_class_sets
 from .datasets.base import Datum, DGDataset
 from .samplers import ShardSampler, build_train_sampler
@@ -41,6 +43,7 @@ except ImportError:  # a torchvision without them
     decode_image = None
 
 
+@phase("data set-up")
 def build_dataset(cfg) -> DGDataset:
     """The run's dataset, its class sets checked (``class_sets``: a target's classes that no source
     trains on stop the run here, before any work) and one line per domain logged."""
@@ -77,14 +80,16 @@ class DecodedImages:
     ``__getitem__`` would instead live in each worker: one copy per worker, each decoding its own,
     rebuilt whenever non-persistent workers restart. Decoding runs in threads: both decoders
     release the GIL. An unreadable image is stored as missing and raises (or is skipped) when read.
+    ``transform``: a deterministic one (evaluation's resize) applied once, before storing.
     """
 
-    def __init__(self, data: list[Datum], threads: int = 1):
+    def __init__(self, data: list[Datum], threads: int = 1, transform=None):
         def load(d: Datum):
             try:
-                return decode_rgb(d.impath)
+                img = decode_rgb(d.impath)
             except OSError as e:
                 return e
+            return img if transform is None else transform(img)
 
         with ThreadPoolExecutor(max(1, threads)) as pool:
             images = list(pool.map(load, data))
@@ -182,12 +187,51 @@ def available_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def resolve_num_workers(num_workers: int) -> int:
-    """``DATALOADER.NUM_WORKERS``, where -1 (auto) is this process's share of the CPUs, less one for
-    the training loop itself, at most 8 (more rarely helps and costs memory)."""
+def training_threads(cfg) -> int:
+    """The CPU threads the training step keeps busy: torch's intra-op threads on the CPU, one on a GPU
+    (the thread that queues its kernels)."""
+    return 1 if normalizes_on_device(cfg) else torch.get_num_threads()
+
+
+def resolve_num_workers(num_workers: int, train_threads: int = 1) -> int:
+    """``DATALOADER.NUM_WORKERS``, where -1 (auto) is this process's share of the CPUs less the
+    ``train_threads`` training keeps busy, at most 8 (more rarely helps and costs memory). On a CPU
+    whose cores all compute the step, that is 0: the main process decodes between steps, instead of
+    workers taking cores from the step."""
     if num_workers >= 0:
         return num_workers
-    return max(0, min(8, available_cpus() // get_local_world_size() - 1))
+    return max(0, min(8, available_cpus() // get_local_world_size() - train_threads))
+
+
+def memory_available() -> int | None:
+    """Bytes of memory available to new allocations (Linux's MemAvailable), None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+def cache_budget() -> int:
+    """Bytes ``DATALOADER.CACHE auto`` may fill: a quarter of the available memory, shared by this
+    machine's training processes (each holds its own cache)."""
+    return (memory_available() or 0) // 4 // get_local_world_size()
+
+
+def cache_evaluation_sets(cfg, sizes: list[int]) -> bool:
+    """Whether the evaluation images (``sizes``: how many per set) are kept decoded after their resize.
+    ``DATALOADER.CACHE`` True: always; False: never; auto: when ``INPUT.SIZE`` uint8 images of them all
+    fit ``cache_budget()``. The decision and the numbers are logged."""
+    mode = cfg.DATALOADER.CACHE
+    if mode != "auto":
+        return bool(mode)
+    h, w = cfg.INPUT.SIZE
+    need, budget = sum(sizes) * 3 * h * w, cache_budget()
+    fits = need <= budget
+    logger.info("DATALOADER.CACHE auto: the %d evaluation images need %.1f MB decoded at %dx%d, the budget is "
+                "%.1f MB (a quarter of the available memory): %s", sum(sizes), need / 2 ** 20, h, w, budget / 2 ** 20,
+                "decoded once and kept" if fits else "decoded at every evaluation")
+    return fits
 
 
 def normalizes_on_device(cfg) -> bool:
@@ -197,14 +241,19 @@ def normalizes_on_device(cfg) -> bool:
 
 
 def _loader(cfg, data: list[Datum], transform, dataset: DGDataset, batch_size: int, sampler=None,
-            train: bool = False) -> DataLoader:
-    workers = resolve_num_workers(cfg.DATALOADER.NUM_WORKERS)
+            train: bool = False, cache: bool = False) -> DataLoader:
+    """``cache``: keep ``data`` decoded in memory; an evaluation set (``train=False``) is stored after
+    its deterministic ``transform`` and read by the main process (no decoding is left for workers)."""
+    workers = resolve_num_workers(cfg.DATALOADER.NUM_WORKERS, training_threads(cfg))
     skip_bad = cfg.DATALOADER.ON_BAD_IMAGE == "skip"
-    cache = None
-    if cfg.DATALOADER.CACHE:
-        cache = DecodedImages(data, threads=min(8, available_cpus()))
-        if cache.errors and not skip_bad:  # fail now, naming the file, as reading it would
-            DatumDataset(data, transform, dataset.domains, cache=cache)[min(cache.errors)]
+    decoded = None
+    if cache:
+        decoded = DecodedImages(data, threads=min(8, available_cpus()), transform=None if train else transform)
+        if not train:
+            transform, workers = v2.Identity(), 0
+        if decoded.errors and not skip_bad:  # fail now, naming the file, as reading it would
+            DatumDataset(data, transform, dataset.domains, cache=decoded)[min(decoded.errors)]
+    cache = decoded
     if sampler is None and get_world_size() > 1:  # evaluation: each process a disjoint shard
         sampler = ShardSampler(len(data), get_world_size(), get_rank())
     return DataLoader(
@@ -223,6 +272,7 @@ def _loader(cfg, data: list[Datum], transform, dataset: DGDataset, batch_size: i
     )
 
 
+@phase("data set-up")
 def build_data_loaders(cfg, dataset: DGDataset) -> tuple[DataLoader, dict[str, DataLoader], dict[str, DataLoader]]:
     """The training loader over all source domains, and one evaluation loader per domain for
     source validation and for each target domain (domains are never pooled in evaluation).
@@ -241,10 +291,12 @@ def build_data_loaders(cfg, dataset: DGDataset) -> tuple[DataLoader, dict[str, D
         raise ValueError(f"DATALOADER.TRAIN_X.BATCH_SIZE ({per}) is larger than the training set "
                          f"({len(dataset.train_x)} images of {', '.join(dataset.source_domains)}); lower it")
     sampler = build_train_sampler(cfg, dataset.train_x, bs, world, get_rank())
-    train = _loader(cfg, dataset.train_x, train_tf, dataset, bs, sampler, train=True)
+    train = _loader(cfg, dataset.train_x, train_tf, dataset, bs, sampler, train=True,
+                    cache=cfg.DATALOADER.CACHE is True)  # auto: evaluation sets only
     test_bs = cfg.DATALOADER.TEST.BATCH_SIZE
-    val = {d: _loader(cfg, data, test_tf, dataset, test_bs) for d, data in dataset.val.items()}
-    test = {d: _loader(cfg, data, test_tf, dataset, test_bs) for d, data in dataset.test.items()}
+    cache = cache_evaluation_sets(cfg, [len(v) for v in (*dataset.val.values(), *dataset.test.values())])
+    val = {d: _loader(cfg, data, test_tf, dataset, test_bs, cache=cache) for d, data in dataset.val.items()}
+    test = {d: _loader(cfg, data, test_tf, dataset, test_bs, cache=cache) for d, data in dataset.test.items()}
     caches = [ld.dataset.cache for ld in (train, *val.values(), *test.values()) if ld.dataset.cache is not None]
     if caches:
         logger.info("DATALOADER.CACHE: %d decoded images in memory (%.1f MB)", sum(len(c.shapes) for c in caches),

@@ -14,12 +14,14 @@ import logging
 import os
 import random
 import re
+import threading
 
 import numpy as np
 import torch
 
 from ..errors import MissingFileError
 from ..utils.disk import write_atomic
+from ..utils.phases import phase
 
 CHECKPOINT_DIR = "checkpoints"
 BEST = "model-best.pt"
@@ -75,6 +77,7 @@ def serialized_size(state: dict) -> int:
     return counter.n
 
 
+@phase("checkpoints")
 def save_checkpoint(state: dict, path: str) -> str:
     """Write to a temporary file, flush it to disk, then rename: never a half-written checkpoint.
     Out of space: ``DiskFullError`` (one line: the file, its size, the free space), the partial
@@ -84,6 +87,58 @@ def save_checkpoint(state: dict, path: str) -> str:
                         lambda: serialized_size(state), binary=True,
                         then=f"free some space, then `python tools/train.py --resume {run_dir}` continues "
                              "from its newest checkpoint")
+
+
+def cpu_copy(state):
+    """``state`` with every tensor copied to the CPU and every dict/list/tuple rebuilt: training may
+    then change the live weights, optimizer buffers and histories while the copy is written."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {k: cpu_copy(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(cpu_copy(v) for v in state)
+    return state  # numbers, strings, None: immutable
+
+
+class BackgroundCheckpointWriter:
+    """Writes checkpoints from one background thread, so training goes on during the write and its
+    fsync. ``submit`` takes a CPU copy of the state first (training changes the live tensors) and
+    waits for the previous write: at most one is pending. Each file is still written atomically
+    (``save_checkpoint``: temporary file, fsync, rename). ``wait`` returns once nothing is pending and
+    raises what a write raised (a full disk: ``DiskFullError``); the trainer calls it before training
+    ends, however it ends (a signal, an error), so no run exits with a checkpoint half done."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, state: dict, path: str, then=None) -> None:
+        """Write ``state`` to ``path`` in the background, then call ``then()`` (in that thread)."""
+        with phase("checkpoints"):
+            self.wait()
+            state = cpu_copy(state)
+
+        def write() -> None:
+            try:
+                save_checkpoint(state, path)
+                if then is not None:
+                    then()
+            except BaseException as e:  # raised in the training thread, at its next wait
+                self._error = e
+
+        # not a daemon: even an interpreter that exits without waiting finishes the file first
+        self._thread = threading.Thread(target=write, name=f"checkpoint {os.path.basename(path)}")
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            with phase("checkpoints"):
+                self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 def load_checkpoint(path: str, map_location="cpu") -> dict:

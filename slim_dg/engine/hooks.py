@@ -17,7 +17,8 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from ..utils.distributed import any_process, is_distributed, is_main_process
-from .checkpoint import BEST, CHECKPOINT_DIR, checkpoint_name, prune_checkpoints, save_checkpoint
+from .checkpoint import (BEST, CHECKPOINT_DIR, BackgroundCheckpointWriter, checkpoint_name, prune_checkpoints,
+                         save_checkpoint)
 from .results import ResultsHook
 from .train_loop import HookBase
 
@@ -33,25 +34,44 @@ class LRSchedulerHook(HookBase):
 
 class CheckpointHook(HookBase):
     """Saves after every epoch and every ``period`` steps within one (0: epoch ends only), keeps the
-    newest ``keep``, and ``save_best`` writes ``model-best.pt``. Files are written atomically."""
+    newest ``keep``, and ``save_best`` writes ``model-best.pt``. Files are written atomically; during
+    training from a background thread (``BackgroundCheckpointWriter``), all of them written before
+    training returns, also after a signal or an error."""
 
     def __init__(self, output_dir: str, period: int, keep: int):
         self.output_dir = output_dir
         self.period = period
         self.keep = keep
+        self.writer = BackgroundCheckpointWriter()
+        self.training = False  # outside training (e.g. the final evaluation of a resumed run) saves in place
 
-    def save(self, name: str) -> str:
+    def save(self, name: str, then=None) -> str:
         path = os.path.join(self.output_dir, CHECKPOINT_DIR, name)
         state = self.trainer.state_dict()  # in every process: a collective under DDP
         if is_main_process():
-            save_checkpoint(state, path)
-            logger.info("Saved checkpoint %s", path)
+            def done() -> None:
+                logger.info("Saved checkpoint %s", path)
+                if then is not None:
+                    then()
+
+            if self.training:
+                self.writer.submit(state, path, then=done)
+            else:
+                self.writer.wait()
+                save_checkpoint(state, path)
+                done()
         return path
 
     def save_periodic(self) -> None:
-        self.save(checkpoint_name(*self.trainer.resume_point()))
-        if is_main_process():
-            prune_checkpoints(self.output_dir, self.keep)
+        self.save(checkpoint_name(*self.trainer.resume_point()),
+                  then=lambda: prune_checkpoints(self.output_dir, self.keep))
+
+    def before_train(self) -> None:
+        self.training = True
+
+    def after_train(self) -> None:
+        self.training = False
+        self.writer.wait()  # every checkpoint on disk before the run goes on (evaluation, exit)
 
     def after_step(self) -> None:
         t = self.trainer

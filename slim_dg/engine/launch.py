@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 from typing import Iterator
@@ -23,6 +24,7 @@ from yacs.config import CfgNode as CN
 from ..errors import InputError
 from ..utils.disk import DiskFullError, write_text_atomic
 from ..utils.distributed import barrier, is_main_process
+from ..utils.phases import phase, seconds_since_process_start
 from ..utils.plugins import load_plugins
 from ..utils.run_lock import hold_run_lock
 from .argv_config import parse_args, setup_cfg
@@ -30,6 +32,7 @@ from .build import build_trainer
 from .output_dir import check_output_dir, removed_on_failure
 from .process import process_group, setup_process
 
+logger = logging.getLogger("slim_dg.train")
 # what building a run from bad input raises (data and model code check their input with these);
 # once training has started the same types are bugs and keep their traceback
 SETUP_ERRORS = (ValueError, KeyError, IndexError, OSError)
@@ -56,14 +59,19 @@ def run_single(args: argparse.Namespace, cfg: CN) -> dict:
         barrier()  # every process has checked the output dir before rank 0 creates it
         with removed_on_failure(cfg.OUTPUT_DIR, created), setup_errors_are_input():
             setup_process(cfg)
-            trainer = build_trainer(cfg)
+            with phase("model set-up"):  # the data's set-up inside it is counted on its own
+                trainer = build_trainer(cfg)
             trainer.resume_or_load(args.resume or (args.model_dir if args.eval_only else ""),
                                    args.load_epoch if args.eval_only else None)
         if args.eval_only:
-            return trainer.test()
+            results = trainer.test()
+        else:
+            if is_main_process():
+                write_text_atomic(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), cfg.dump(), "the run's config")
+            results = trainer.train()
         if is_main_process():
-            write_text_atomic(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), cfg.dump(), "the run's config")
-        return trainer.train()
+            logger.info("Time by phase, %s", phase.summary())
+        return results
 
 
 @contextlib.contextmanager
@@ -79,6 +87,8 @@ def setup_errors_are_input() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    phase.reset()
+    phase.add("start-up", seconds_since_process_start() or 0.0)  # the interpreter and the imports
     try:
         run(args)
     except InputError as e:  # bad input: one clear line, no traceback to dig through

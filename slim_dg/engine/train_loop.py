@@ -8,7 +8,10 @@ from __future__ import annotations
 import logging
 import weakref
 
+from ..utils.phases import phase
+
 logger = logging.getLogger(__name__)
+_END = object()  # the end of an epoch's batches
 
 
 class HookBase:
@@ -64,9 +67,15 @@ class TrainerBase:
             for self.epoch in range(start_epoch, max_epoch):
                 self.step_in_epoch = start_step if self.epoch == start_epoch else 0
                 self._call("before_epoch")
-                for batch in self.epoch_batches():
+                batches = iter(self.epoch_batches())
+                while True:
+                    with phase("input wait"):
+                        batch = next(batches, _END)
+                    if batch is _END:
+                        break
                     self._call("before_step")
-                    self.step_outputs = self.run_step(batch)
+                    with phase("train steps"):
+                        self.step_outputs = self.run_step(batch)
                     self.iter += 1
                     self.step_in_epoch += 1
                     self._call("after_step")

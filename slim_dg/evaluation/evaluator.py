@@ -14,9 +14,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..utils.distributed import all_reduce_sum
+from ..utils.phases import phase
 
 
-@torch.no_grad()
+@torch.inference_mode()  # no autograd records, no version counters: cheaper than no_grad
 def evaluate_domain(model: nn.Module, loader: DataLoader, device: torch.device, amp_dtype: torch.dtype | None = None,
                     memory_format: torch.memory_format = torch.contiguous_format) -> dict:
     """``amp_dtype``: autocast the forward passes to it; ``memory_format``: of the input batches."""
@@ -49,4 +50,5 @@ def evaluate_domain(model: nn.Module, loader: DataLoader, device: torch.device, 
 def evaluate_domains(model: nn.Module, loaders: Mapping[str, DataLoader], device: torch.device,
                      **kwargs) -> dict[str, dict]:
     """``{domain: {"accuracy": percent, "num_samples": n}}``; ``kwargs`` as for ``evaluate_domain``."""
-    return {d: evaluate_domain(model, loader, device, **kwargs) for d, loader in loaders.items()}
+    with phase("evaluation"):
+        return {d: evaluate_domain(model, loader, device, **kwargs) for d, loader in loaders.items()}

@@ -9,9 +9,11 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
-from slim_dg.config import get_cfg_defaults
+from slim_dg.config import ConfigError, get_cfg_defaults, merge_from_list
+from slim_dg.data import build as data_build
 from slim_dg.data import build_dataset
 from slim_dg.data.build import (DatumDataset, DecodedImages, build_data_loaders, collate_skipping, decode_rgb,
                                 resolve_num_workers)
@@ -125,23 +127,64 @@ def test_batch_normalisation_equals_the_per_image_pipeline(digits_root):
     torch.testing.assert_close(BatchNormalize([0.5] * 3, [0.25] * 3)(x), (x / 255 - 0.5) / 0.25)
 
 
+@pytest.mark.parametrize("cpus", [1, 2, 3, 4, 8, 32])
+@pytest.mark.parametrize("threads", [1, 2, 4, 16])
+def test_auto_workers_never_exceed_the_cpus_training_leaves(monkeypatch, cpus, threads):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)))
+    assert resolve_num_workers(-1, threads) == max(0, min(8, cpus - threads))  # at most 8
+    assert resolve_num_workers(3, threads) == 3 and resolve_num_workers(0, threads) == 0  # as set
+
+
 def test_num_workers_auto_pin_memory_and_prefetch(digits_root, monkeypatch):
-    assert resolve_num_workers(3) == 3 and resolve_num_workers(0) == 0
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(32)))
-    assert resolve_num_workers(-1) == 8  # at most 8
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
-    assert resolve_num_workers(-1) == 1  # one core left for the training loop
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
-    assert resolve_num_workers(-1) == 0
     assert get_cfg_defaults().DATALOADER.NUM_WORKERS == -1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # the step computes on both cores: none left
     loader = build_data_loaders(_cfg(digits_root, "DATALOADER.NUM_WORKERS", "-1", "DATALOADER.PREFETCH_FACTOR", "3",
                                      "USE_CUDA", "False"), build_dataset(_cfg(digits_root)))[0]
     assert loader.num_workers == 0 and loader.prefetch_factor is None and not loader.pin_memory
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)))
-    loader = build_data_loaders(_cfg(digits_root, "DATALOADER.PREFETCH_FACTOR", "3", "DATALOADER.NUM_WORKERS", "-1"),
-                                build_dataset(_cfg(digits_root)))[0]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(5)))
+    loader = build_data_loaders(_cfg(digits_root, "DATALOADER.PREFETCH_FACTOR", "3", "DATALOADER.NUM_WORKERS", "-1",
+                                     "USE_CUDA", "False"), build_dataset(_cfg(digits_root)))[0]
     assert loader.num_workers == 3 and loader.prefetch_factor == 3 and loader.persistent_workers
-    assert loader.pin_memory == torch.cuda.is_available()  # page-locked only when a GPU will read it
+    assert not loader.pin_memory  # page-locked only when a GPU will read it
+
+
+def test_shipped_dataset_configs_leave_workers_to_auto():
+    folder = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "datasets")
+    for name in os.listdir(folder):
+        workers = yaml.safe_load(open(os.path.join(folder, name))).get("DATALOADER", {}).get("NUM_WORKERS", -1)
+        assert workers in (-1, 0), f"{name}: NUM_WORKERS {workers}; -1 (auto) fits the machine"
+
+
+@pytest.mark.parametrize("budget_mb,cached", [(1000, True), (0.01, False)])
+def test_cache_auto_keeps_evaluation_images_when_they_fit_the_budget(digits_root, monkeypatch, caplog, budget_mb,
+                                                                     cached):
+    monkeypatch.setattr(data_build, "cache_budget", lambda: int(budget_mb * 2 ** 20))
+    cfg = _cfg(digits_root, "DATALOADER.CACHE", "auto")
+    assert get_cfg_defaults().DATALOADER.CACHE == "auto"
+    with caplog.at_level("INFO", logger="slim_dg.data.build"):
+        train, val, test = build_data_loaders(cfg, build_dataset(cfg))
+    assert train.dataset.cache is None  # auto: the training images are decoded (and augmented) in each step
+    for loader in (*val.values(), *test.values()):
+        assert (loader.dataset.cache is not None) == cached
+        if cached:  # stored after the resize: INPUT.SIZE, nothing left for workers to do
+            assert loader.dataset.cache.nbytes == len(loader.dataset) * 3 * 32 * 32 and loader.num_workers == 0
+    assert f"the budget is {budget_mb:.1f} MB" in caplog.text
+    assert ("decoded once and kept" if cached else "decoded at every evaluation") in caplog.text
+    off = _cfg(digits_root, "DATALOADER.CACHE", "False")
+    _, off_val, off_test = build_data_loaders(off, build_dataset(off))
+    _assert_same_batches(list(off_test["texture"]), list(test["texture"]))
+    _assert_same_batches(list(off_val["mono"]), list(val["mono"]))
+
+
+def test_cache_takes_true_false_or_auto():
+    cfg = get_cfg_defaults()
+    for value, want in (("True", True), ("False", False), ("auto", "auto")):
+        merge_from_list(cfg, ["DATALOADER.CACHE", value])
+        assert cfg.DATALOADER.CACHE is want or cfg.DATALOADER.CACHE == want
+    for bad in ("sometimes", "1"):
+        with pytest.raises(ConfigError, match="DATALOADER.CACHE expects True, False or auto"):
+            merge_from_list(cfg, ["DATALOADER.CACHE", bad])
 
 
 def test_bad_image_in_a_cached_dataset_fails_at_build_time_naming_it(tmp_path):
@@ -158,9 +201,9 @@ def test_bad_image_in_a_cached_dataset_fails_at_build_time_naming_it(tmp_path):
     cfg = get_cfg_defaults()
     cfg.DATALOADER.CACHE, cfg.DATALOADER.NUM_WORKERS, cfg.INPUT.SIZE = True, 0, (6, 6)
     with pytest.raises(RuntimeError, match="broken.png.*DATALOADER.ON_BAD_IMAGE skip"):
-        _loader(cfg, data, build_transform(cfg, False, normalize=False), _Dataset(), 2)
+        _loader(cfg, data, build_transform(cfg, False, normalize=False), _Dataset(), 2, cache=True)
     cfg.DATALOADER.ON_BAD_IMAGE = "skip"
-    loader = _loader(cfg, data, build_transform(cfg, False, normalize=False), _Dataset(), 5)
+    loader = _loader(cfg, data, build_transform(cfg, False, normalize=False), _Dataset(), 5, cache=True)
     batch = next(iter(loader))
     assert batch["img"].shape == (4, 3, 6, 6) and int(batch["skipped"]) == 1
 

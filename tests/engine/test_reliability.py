@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -74,6 +75,37 @@ def test_killed_run_resumes_to_the_same_weights(reference, digits_root, tmp_path
     assert (state["epoch"], state["step_in_epoch"]) < (3, 0)
     main(["--resume", out])
     _same_run(reference, out)
+
+
+def test_background_checkpoints_are_whole_when_the_run_ends_by_sigterm_or_normally(reference, digits_root, tmp_path,
+                                                                                   monkeypatch):
+    """Every write held back (a slow disk): the run still returns with each checkpoint whole, after
+    SIGTERM as at its normal end, and resuming from the one SIGTERM saved ends as the uninterrupted run."""
+    from slim_dg.engine import checkpoint
+
+    real = checkpoint.save_checkpoint
+
+    def slow_save(state, path):
+        if path.endswith("model-epoch1-step2.pt"):
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives in the training thread during this write
+        time.sleep(0.5)
+        return real(state, path)
+
+    monkeypatch.setattr(checkpoint, "save_checkpoint", slow_save)
+    out = str(tmp_path / "slow")
+    with pytest.raises(SystemExit) as stopped:
+        main([*RUN, "--root", digits_root, "--output-dir", out])
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert not [t for t in threading.enumerate() if t.name.startswith("checkpoint")]  # nothing left pending
+    names = sorted(os.listdir(os.path.join(out, "checkpoints")))
+    assert not [n for n in names if n.endswith(".tmp")], names
+    assert all(load_checkpoint(os.path.join(out, "checkpoints", n)) for n in names)
+    newest = load_checkpoint(list_checkpoints(out)[-1])  # the signal's: step 2 or 3 of epoch 2, as it arrived
+    assert (newest["epoch"], newest["step_in_epoch"]) in ((1, 2), (1, 3))
+    main(["--resume", out])
+    _same_run(reference, out)
+    names = sorted(os.listdir(os.path.join(out, "checkpoints")))
+    assert {"model-epoch3.pt", "model-best.pt"} <= set(names) and not [n for n in names if n.endswith(".tmp")]
 
 
 def test_truncated_newest_checkpoint_falls_back_to_the_previous(reference, tmp_path):
