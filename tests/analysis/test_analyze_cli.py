@@ -33,6 +33,7 @@ COMMANDS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_subcommand_writes_json_and_png(runs, tmp_path, command, capsys):
     if command == "attack":
@@ -49,6 +50,7 @@ def test_subcommand_writes_json_and_png(runs, tmp_path, command, capsys):
     assert "AdvStyleSLIM" in printed and "AdvStyle (" in printed  # the table names both runs
 
 
+@pytest.mark.slow
 def test_default_output_is_the_first_runs_analysis_dir(runs):
     assert main(["param-noise", "--model-dir", runs[0], "--sigmas", "0", "--draws", "1"]) == 0
     doc = json.load(open(os.path.join(runs[0], "analysis", "param-noise.json")))

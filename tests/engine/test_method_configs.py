@@ -7,6 +7,8 @@ import pytest
 from slim_dg.engine.launch import main
 from slim_dg.evaluation import validate_results
 
+pytestmark = pytest.mark.slow  # a real training per config
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 METHODS = {"erm": "ERM", "advstyle": "AdvStyle", "advstyle_slim": "AdvStyleSLIM", "pgd": "PGD",
            "pgd_slim": "PGDSLIM", "featadvstyle": "FeatAdvStyle", "featadvstyle_slim": "FeatAdvStyleSLIM"}

@@ -206,6 +206,7 @@ def _setup_cfg(root, out, trainer, extra=()):
     return cfg
 
 
+@pytest.mark.slow
 def test_advstyle_slim_trains_in_dassls_engine(tmp_path, monkeypatch):
     dassl_tiny_dataset.generate(str(tmp_path / "data"))
     calls = []
@@ -297,6 +298,7 @@ def _pacs_yaml(tmp_path) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_tools_train_dassl_trains_on_dassls_pacs_class(tmp_path):
     dassl_tiny_dataset.generate_fake_pacs(str(tmp_path / "data"))
     out = tmp_path / "out"

@@ -103,6 +103,7 @@ def test_train_passes_through_a_dir_locked_by_a_dead_run(tmp_path, digits_root, 
     assert probe(run_dir) is None  # released when the run ended
 
 
+@pytest.mark.slow
 def test_every_process_of_a_ddp_group_stops_when_the_dir_is_locked(tmp_path, holder):
     """torchrun, 2 processes (gloo): rank 0 finds the lock taken and both stop with its holder, none hangs."""
     run_dir = str(tmp_path / "run")
