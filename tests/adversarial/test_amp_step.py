@@ -49,6 +49,7 @@ class _Dtypes:
                 m.register_forward_hook(lambda _m, _i, out: self.seen.add(out.dtype))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("adversary", list(PAIRS))
 @pytest.mark.parametrize("bn_mode,train_on", SETTINGS)
 def test_lambda_zero_step_bit_identical_under_bf16_and_channels_last(adversary, bn_mode, train_on):

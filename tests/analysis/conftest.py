@@ -38,3 +38,9 @@ def trained_digits_model():
         acc = (model(x).argmax(1) == y).float().mean().item()
     assert acc > 0.9, f"the fixture model did not learn the digits ({acc:.2f})"
     return model, x, y
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:  # the model above takes about a minute of CPU to fit: its tests are not the fast loop
+        if "trained_digits_model" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -34,6 +34,7 @@ COMMANDS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_subcommand_writes_json_and_png(runs, tmp_path, command, capsys):
     if command == "attack":
@@ -50,6 +51,7 @@ def test_subcommand_writes_json_and_png(runs, tmp_path, command, capsys):
     assert "AdvStyleSLIM" in printed and "AdvStyle (" in printed  # the table names both runs
 
 
+@pytest.mark.slow
 def test_gradients_overrides_reach_the_analysed_objective(runs, tmp_path):
     def gradients(*overrides):
         out = str(tmp_path / "_".join(overrides))
@@ -76,6 +78,7 @@ def test_gradients_overrides_reach_the_analysed_objective(runs, tmp_path):
     assert set(other["per_tap"]) == {"layer3", "layer4"}
 
 
+@pytest.mark.slow
 def test_default_output_is_the_first_runs_analysis_dir(runs):
     assert main(["param-noise", "--model-dir", runs[0], "--sigmas", "0", "--draws", "1"]) == 0
     doc = json.load(open(os.path.join(runs[0], "analysis", "param-noise.json")))

@@ -77,6 +77,7 @@ def test_unreachable_host_stops_within_seconds_with_the_manual_steps(tmp_path, m
     assert os.listdir(root / ".downloads") == []
 
 
+@pytest.mark.slow
 def test_under_torchrun_only_local_rank_0_downloads(tmp_path, pacs_zip):
     # the plugin points PACS at the local server in each process
     plugin = tmp_path / "local_pacs.py"

@@ -18,6 +18,7 @@ def _benchmark_module():
     return module
 
 
+@pytest.mark.slow
 def test_benchmark_reports_every_mode_and_ratio(digits_root, tmp_path, capsys):
     out = tmp_path / "bench.json"
     report = _benchmark_module().main(["--root", digits_root, "--batch-size", "4", "--warmup", "0", "--repeats", "1",

@@ -12,6 +12,7 @@ import datetime
 import os
 import time
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -20,6 +21,8 @@ from slim_dg.engine import build_trainer
 from slim_dg.utils.distributed import all_gather_object, unwrap
 
 from cfg_testutils import digits_cfg
+
+pytestmark = pytest.mark.slow  # DDP: 2 processes (mp.spawn)
 
 WORLD = 2
 

@@ -18,6 +18,8 @@ from slim_dg.utils.seed import set_seed
 
 from cfg_testutils import digits_cfg
 
+pytestmark = pytest.mark.slow  # DDP: 2 processes (mp.spawn)
+
 WORLD = 2
 CASES = {  # config, overrides
     "FeatAdvStyleSLIM": ("digits_dg_featadvstyle_slim.yaml", ["ADV.BN_MODE", "eval", "ADV.RANDOM_START", "0.5"]),

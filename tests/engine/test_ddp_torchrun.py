@@ -16,6 +16,8 @@ import torch
 from slim_dg.engine.checkpoint import list_checkpoints, load_checkpoint
 from slim_dg.engine.launch import main
 
+pytestmark = pytest.mark.slow  # DDP: torchrun, 2 processes
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # AdvStyle + SLIM: several forwards per step (clean with taps, inner loop, adversarial) through DDP
 RUN = ["--config-file", os.path.join(REPO, "configs", "digits_dg_advstyle_slim.yaml"), "--target-domains", "texture",

@@ -137,6 +137,7 @@ def test_two_processes_never_share_a_gpu(monkeypatch, local_rank, visible, expec
         assert distributed.local_cuda_index() == expected
 
 
+@pytest.mark.slow
 def test_a_gpu_training_loader_hands_over_uint8_and_the_step_normalises(digits_root, tmp_path, monkeypatch):
     """Item 8: a quarter of the bytes through PCIe; the step's result is the same as with float32 batches."""
     torch.manual_seed(0)

@@ -14,6 +14,8 @@ from slim_dg.engine.launch import main
 from slim_dg.evaluation import read_results
 from slim_dg.utils.logger import setup_logging
 
+pytestmark = pytest.mark.slow  # a real training run
+
 
 def _mount(path, size):
     return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,

@@ -12,6 +12,7 @@ import torch
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="with CUDA the script runs every GPU check: run it by hand")
 def test_gpu_smoke_skips_with_the_reason_without_cuda():
     proc = subprocess.run(["bash", os.path.join(REPO, "tools", "gpu_smoke.sh")], capture_output=True, text=True,

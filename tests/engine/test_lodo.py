@@ -32,6 +32,7 @@ def reference(tmp_path_factory, digits_root):
     return out, _lodo(digits_root, out)
 
 
+@pytest.mark.slow
 def test_no_target_trains_each_domain_held_out(reference, capsys):
     out, summary = reference
     assert sorted(os.listdir(out)) == sorted([*DOMAINS, "lodo.json"])
@@ -44,6 +45,7 @@ def test_no_target_trains_each_domain_held_out(reference, capsys):
     assert summary["avg"] == pytest.approx(sum(t["accuracy"] for t in summary["targets"].values()) / len(DOMAINS))
 
 
+@pytest.mark.slow
 def test_second_invocation_trains_nothing_and_prints_the_table(reference, digits_root, capsys):
     out, summary = reference
     mtimes = {d: os.path.getmtime(os.path.join(out, d, "results.json")) for d in DOMAINS}
@@ -61,6 +63,7 @@ def test_second_invocation_trains_nothing_and_prints_the_table(reference, digits
     assert f"Avg       {summary['avg']:7.2f}" in table
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_the_second_target_then_the_same_command_finishes_the_same(reference, digits_root,
                                                                                   tmp_path):
     _, ref_summary = reference
@@ -80,6 +83,7 @@ def test_ctrl_c_during_the_second_target_then_the_same_command_finishes_the_same
     assert _lodo(digits_root, out) == ref_summary
 
 
+@pytest.mark.slow
 def test_another_config_into_the_same_dirs_is_refused_naming_the_key(reference, digits_root, capsys):
     out, summary = reference
     with pytest.raises(SystemExit):
@@ -96,6 +100,7 @@ def test_source_domains_without_a_target_is_refused(tmp_path, digits_root, capsy
     assert not os.path.exists(tmp_path / "x")
 
 
+@pytest.mark.slow
 def test_lodo_under_torchrun(tmp_path, digits_root):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

@@ -10,6 +10,8 @@ from slim_dg.config import load_yaml_with_base
 from slim_dg.engine.launch import main
 from slim_dg.evaluation import validate_results
 
+pytestmark = pytest.mark.slow  # a real training per config
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 METHODS = sorted(os.path.basename(p)[len("digits_dg_"):-len(".yaml")]
                  for p in glob.glob(os.path.join(REPO, "configs", "digits_dg_*.yaml")))

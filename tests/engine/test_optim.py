@@ -42,6 +42,7 @@ def test_unknown_optimizer_lists_the_valid_ones():
         build_optimizer(_cfg("lamb", True), [torch.nn.Parameter(torch.zeros(1))])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("saved,resumed", [(False, True), (True, False)])
 def test_resumed_trainer_follows_its_own_fused_setting(digits_root, tmp_path, saved, resumed):
     def trainer(fused, out):  # digits_dg_erm.yaml trains with Adam

@@ -50,6 +50,7 @@ def _toy_tree(root):
                 Image.fromarray(img).save(os.path.join(d, f"{i}.png"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("by", ["path", "module name"])
 def test_user_module_registers_dataset_and_trainer(tmp_path, monkeypatch, by):
     tag = by.replace(" ", "_")  # each case registers its own names: registries refuse duplicates

@@ -47,6 +47,7 @@ def reference(tmp_path_factory, digits_root):
     return out
 
 
+@pytest.mark.slow
 def test_same_seed_same_results_and_weights(reference, digits_root, tmp_path):
     again = str(tmp_path / "again")
     main([*RUN, "--root", digits_root, "--output-dir", again])
@@ -57,6 +58,7 @@ def test_same_seed_same_results_and_weights(reference, digits_root, tmp_path):
     assert not torch.equal(_final_state(other)["head.weight"], _final_state(reference)["head.weight"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_killed_run_resumes_to_the_same_weights(reference, digits_root, tmp_path, sig):
     out = str(tmp_path / "killed")
@@ -77,6 +79,7 @@ def test_killed_run_resumes_to_the_same_weights(reference, digits_root, tmp_path
     _same_run(reference, out)
 
 
+@pytest.mark.slow
 def test_background_checkpoints_are_whole_when_the_run_ends_by_sigterm_or_normally(reference, digits_root, tmp_path,
                                                                                    monkeypatch):
     """Every write held back (a slow disk): the run still returns with each checkpoint whole, after
@@ -108,6 +111,7 @@ def test_background_checkpoints_are_whole_when_the_run_ends_by_sigterm_or_normal
     assert {"model-epoch3.pt", "model-best.pt"} <= set(names) and not [n for n in names if n.endswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_truncated_newest_checkpoint_falls_back_to_the_previous(reference, tmp_path):
     import shutil
 
@@ -124,6 +128,7 @@ def test_truncated_newest_checkpoint_falls_back_to_the_previous(reference, tmp_p
     _same_run(reference, out)
 
 
+@pytest.mark.slow
 def test_resume_with_a_changed_config_names_the_keys(reference, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--resume", reference, "OPTIM.LR", "0.5", "SLIM.LOSS", "orthogonal"])
@@ -131,6 +136,7 @@ def test_resume_with_a_changed_config_names_the_keys(reference, tmp_path, capsys
     assert "OPTIM.LR: 0.001 -> 0.5" in err and "SLIM.LOSS: 'cosine' -> 'orthogonal'" in err and "--force" in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["3", "best", "model-epoch1-step4.pt", None])
 def test_eval_only_on_final_best_and_mid_epoch_checkpoints(reference, tmp_path, which):
     out = str(tmp_path / "eval")
@@ -142,6 +148,7 @@ def test_eval_only_on_final_best_and_mid_epoch_checkpoints(reference, tmp_path, 
         assert res["target"] == json.load(open(os.path.join(reference, "results.json")))["target"]
 
 
+@pytest.mark.slow
 def test_eval_only_without_validation_data(digits_root, tmp_path):
     run = str(tmp_path / "noval")
     main([*RUN[:4], "--root", digits_root, "--output-dir", run, "MODEL.BACKBONE.NAME", "resnet10t",
@@ -228,6 +235,7 @@ def test_bad_input_fails_fast_and_leaves_nothing(tmp_path, capsys, name, extra, 
     assert not os.path.exists(out)
 
 
+@pytest.mark.slow
 def test_bad_image_fails_with_its_path_or_is_skipped_and_counted(tmp_path):
     root = str(tmp_path / "data")
     _tiny(root, bad_image=True)

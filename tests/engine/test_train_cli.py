@@ -21,6 +21,7 @@ def _train(tmp_path, digits_root, *extra, name="run"):
     return out
 
 
+@pytest.mark.slow
 def test_run_writes_the_output_dir_of_design_5(tmp_path, digits_root):
     out = _train(tmp_path, digits_root, "DATALOADER.NUM_WORKERS", "2")  # worker processes, too
     res = json.load(open(os.path.join(out, "results.json")))
@@ -34,6 +35,7 @@ def test_run_writes_the_output_dir_of_design_5(tmp_path, digits_root):
     assert any(n.startswith("events.out.tfevents") for n in os.listdir(os.path.join(out, "tensorboard")))
 
 
+@pytest.mark.slow
 def test_non_empty_output_dir_needs_resume_or_overwrite(tmp_path, digits_root, capsys):
     out = _train(tmp_path, digits_root)
     with pytest.raises(SystemExit):
@@ -44,6 +46,7 @@ def test_non_empty_output_dir_needs_resume_or_overwrite(tmp_path, digits_root, c
     assert os.path.isfile(os.path.join(out, "results.json"))
 
 
+@pytest.mark.slow
 def test_eval_only_and_resume_of_a_finished_run(tmp_path, digits_root):
     out = _train(tmp_path, digits_root)
     first = json.load(open(os.path.join(out, "results.json")))
@@ -54,6 +57,7 @@ def test_eval_only_and_resume_of_a_finished_run(tmp_path, digits_root):
     assert again["target"] == first["target"] and again["source_val"] == first["source_val"]
 
 
+@pytest.mark.slow
 def test_bad_input_exits_with_one_clear_line(tmp_path, digits_root):
     proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "train.py"), "--config-file",
                            os.path.join(REPO, "configs", "digits_dg_erm.yaml"), "--target-domains", "txture",

@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 
+import pytest
 import torch
 
 from slim_dg.engine.checkpoint import load_checkpoint
@@ -29,6 +30,7 @@ def _resumed(reference, tmp_path, name, remove):
     return run
 
 
+@pytest.mark.slow
 def test_history_has_every_evaluation_and_survives_resume(tmp_path, digits_root):
     ref = str(tmp_path / "ref")
     main([*RUN, "--root", digits_root, "--output-dir", ref])

@@ -26,6 +26,7 @@ def _git(cwd, *args) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
+@pytest.mark.slow
 def test_a_digits_dg_run_records_how_it_was_made(tmp_path, digits_root, monkeypatch):
     weights = str(tmp_path / "resnet10t.pth")  # a local copy of named weights: no hub needed
     torch.save(timm.create_model("resnet10t").state_dict(), weights)

@@ -206,6 +206,7 @@ def _setup_cfg(root, out, trainer, extra=()):
     return cfg
 
 
+@pytest.mark.slow
 def test_advstyle_slim_trains_in_dassls_engine(tmp_path, monkeypatch):
     dassl_tiny_dataset.generate(str(tmp_path / "data"))
     calls = []
@@ -308,6 +309,7 @@ def _pacs_yaml(tmp_path) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_tools_train_dassl_trains_on_dassls_pacs_class(tmp_path):
     dassl_tiny_dataset.generate_fake_pacs(str(tmp_path / "data"))
     out = tmp_path / "out"
@@ -346,6 +348,7 @@ def _train_dassl(tmp_path, *extra):
     return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)
 
 
+@pytest.mark.slow
 def test_tools_train_dassl_without_a_backbone_name_uses_timm_resnet18(tmp_path):
     proc = _train_dassl(tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -353,6 +356,7 @@ def test_tools_train_dassl_without_a_backbone_name_uses_timm_resnet18(tmp_path):
     assert "MODEL.BACKBONE.NAME is not set: using timm_resnet18" in log and "NAME: timm_resnet18" in log
 
 
+@pytest.mark.slow
 def test_tools_train_dassl_bad_backbone_name_is_one_line(tmp_path):
     proc = _train_dassl(tmp_path, "MODEL.BACKBONE.NAME", "timm_resnt18")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr

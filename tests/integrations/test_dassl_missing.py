@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMMIT = "c61a1b570ac6333bd50fb5ae06aea59002fb20bb"
 
@@ -27,6 +29,7 @@ except SystemExit as e:
 """
 
 
+@pytest.mark.slow
 def test_import_error_says_how_to_install_dassl():
     script = SCRIPT.replace("sys.argv_path", repr(os.path.join(REPO, "tools", "train_dassl.py")))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,

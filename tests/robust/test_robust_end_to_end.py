@@ -16,6 +16,8 @@ from slim_dg.data.datasets.cifar_standin import write_standin
 from slim_dg.engine.launch import main as train_main
 from slim_dg.evaluation import validate_results
 
+pytestmark = pytest.mark.slow  # two real trainings, then tools/robustness.py
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = ["MODEL.BACKBONE.NAME", "cifar_resnet18_w16", "OPTIM.NAME", "adam", "OPTIM.LR", "0.003",
          "OPTIM.WEIGHT_DECAY", "0.0", "OPTIM.LR_SCHEDULER", "cosine", "OPTIM.MAX_EPOCH", "5",
@@ -42,7 +44,6 @@ def runs(tmp_path_factory):
     return out, table
 
 
-@pytest.mark.slow
 def test_pgd_at_learns_robustness_that_erm_lacks(runs):
     out, _ = runs
     rob = {t: json.load(open(os.path.join(d, "results.json")))["robustness"] for t, d in out.items()}
@@ -61,7 +62,6 @@ def test_pgd_at_learns_robustness_that_erm_lacks(runs):
             assert r["pgd"]["accuracy"] <= r["clean"]["accuracy"], (trainer, which, r)
 
 
-@pytest.mark.slow
 def test_every_evaluation_reports_best_and_last(runs):
     out, table = runs
     for trainer, run_dir in out.items():
@@ -88,7 +88,6 @@ def test_every_evaluation_reports_best_and_last(runs):
     assert len(rows) == 4
 
 
-@pytest.mark.slow
 def test_autoattack_is_at_least_as_strong_as_pgd_on_the_robust_model(runs):
     pytest.importorskip("autoattack")  # the reference implementation (fra31/auto-attack)
     out, _ = runs

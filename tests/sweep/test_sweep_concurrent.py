@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from slim_dg.sweep.cli import main
 from slim_dg.utils.run_lock import RunLock
 
@@ -22,6 +24,7 @@ def _trainings(out, target):
         return len(f.readlines())
 
 
+@pytest.mark.slow
 def test_two_concurrent_sweeps_train_every_run_once(tmp_path):
     out = str(tmp_path / "out")
     cmd = [sys.executable, os.path.join(REPO, "tools", "sweep.py"), "--config-file", ERM, "--targets", *TARGETS,

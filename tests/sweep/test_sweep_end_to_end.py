@@ -6,8 +6,12 @@ whole of digits_dg does, with every run a real training process.
 import json
 import os
 
+import pytest
+
 from slim_dg.evaluation import read_results
 from slim_dg.sweep.cli import main
+
+pytestmark = pytest.mark.slow  # real training processes
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = [os.path.join(REPO, "configs", f"digits_dg_{m}.yaml") for m in ("erm", "advstyle_slim")]

@@ -57,6 +57,7 @@ def test_a_lock_that_made_an_empty_dir_leaves_nothing_and_probe_creates_nothing(
     assert not os.path.exists(run_dir)
 
 
+@pytest.mark.slow
 def test_a_lock_held_by_a_killed_process_is_not_stale(tmp_path, holder):
     run_dir = str(tmp_path / "run")
     proc = holder(run_dir)
@@ -70,6 +71,7 @@ def test_a_lock_held_by_a_killed_process_is_not_stale(tmp_path, holder):
     RunLock.acquire(run_dir).release()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags", [["--overwrite"], []], ids=["overwrite", "resume"])
 def test_train_into_a_locked_dir_stops_at_once_naming_the_holder(tmp_path, holder, capsys, flags):
     run_dir = str(tmp_path / "run")
@@ -90,6 +92,7 @@ def test_train_into_a_locked_dir_stops_at_once_naming_the_holder(tmp_path, holde
     assert sorted(os.listdir(run_dir)) == [LOCK_FILE, "config.yaml"]  # and nothing written
 
 
+@pytest.mark.slow
 def test_train_passes_through_a_dir_locked_by_a_dead_run(tmp_path, digits_root, holder):
     """A real train.py (2 steps) into the dir of a run that was killed: the old lock does not stop it."""
     run_dir = str(tmp_path / "run")
@@ -103,6 +106,7 @@ def test_train_passes_through_a_dir_locked_by_a_dead_run(tmp_path, digits_root, 
     assert probe(run_dir) is None  # released when the run ended
 
 
+@pytest.mark.slow
 def test_every_process_of_a_ddp_group_stops_when_the_dir_is_locked(tmp_path, holder):
     """torchrun, 2 processes (gloo): rank 0 finds the lock taken and both stop with its holder, none hangs."""
     run_dir = str(tmp_path / "run")
