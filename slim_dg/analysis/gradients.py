@@ -40,7 +40,7 @@ def ascent_direction(model, adversary: Adversary, objective, x: torch.Tensor, y:
 def at_tap(slim, tap: int):
     """A copy of the SLIM objective ``slim`` whose layer is always ``tap`` (λ drawn from a copy of its generator)."""
     fixed = copy.copy(slim)
-    fixed.layers = [tap]
+    fixed.layers, fixed.layer = [tap], tap  # ``layer`` too: with SAMPLE_PER batch no step re-draws it
     fixed.generator = torch.Generator().set_state(slim.generator.get_state())
     return fixed
 

@@ -57,3 +57,13 @@ def test_gradient_diversity_with_lambda_zero_equals_plain(trained_digits_model):
     r = gradient_diversity(model, _advstyle(), OutputLoss(), SLIM([0, 2, 4], lambda_min=-5, lambda_max=5, seed=2),
                            x[:16], y[:16], draws=4)
     assert r["cos_to_plain"] < 0.999 and len(r["slim_layers_drawn"]) == 4
+
+
+@pytest.mark.parametrize("sample_per", ["step", "batch"])
+def test_gradient_diversity_per_tap_fixes_the_layer(trained_digits_model, sample_per):
+    model, x, y = trained_digits_model
+    slim = SLIM([0, 2, 4], lambda_min=2, lambda_max=5, seed=2, sample_per=sample_per)
+    r = gradient_diversity(model, _advstyle(), OutputLoss(), slim, x[:16], y[:16], draws=3)
+    assert set(r["per_tap"]) == {0, 2, 4}
+    # each tap its own direction (with SAMPLE_PER batch no step re-draws the layer: it must be set)
+    assert len({v["cos_to_plain"] for v in r["per_tap"].values()}) == 3
