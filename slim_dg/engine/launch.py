@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> dict:
     domains = lodo_domains(args)
     if domains:
         return run_lodo(args, domains)
-    cfg = setup_cfg(args)
+    with setup_errors_are_input():  # a check of the config that raised a plain ValueError/KeyError
+        cfg = setup_cfg(args)
     with process_group(cfg.USE_CUDA):
         return run_single(args, cfg)
 

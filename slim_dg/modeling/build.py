@@ -13,6 +13,7 @@ import logging
 import timm
 import torch
 
+from ..errors import UnknownNameError
 from ..registry import Registry
 from .backbone import TimmBackbone, create_timm_backbone
 from .classifier import Classifier
@@ -31,7 +32,7 @@ def check_backbone_name(name: str) -> None:
     candidates = BACKBONE_REGISTRY.names() + timm.list_models()
     close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise KeyError(
+    raise UnknownNameError(
         f"Unknown backbone '{name}' (MODEL.BACKBONE.NAME).{hint} Available: any of the "
         f"{len(timm.list_models())} names of timm.list_models(), or registered: "
         f"{', '.join(BACKBONE_REGISTRY.names()) or '(none)'}"

@@ -13,6 +13,8 @@ import difflib
 import timm
 from timm.models import get_arch_pretrained_cfgs, get_pretrained_cfg, split_model_name_tag
 
+from ..errors import UnknownNameError
+
 RANDOM_INIT = "random init"
 
 
@@ -27,12 +29,12 @@ def resolve_weights_tag(name: str) -> str:
     or timm's default one. ``KeyError`` listing the valid tags when the tag is unknown."""
     arch, tag = split_model_name_tag(name)
     if not timm.is_model(arch):
-        raise KeyError(f"Unknown timm model '{arch}' (MODEL.BACKBONE.NAME {name})")
+        raise UnknownNameError(f"Unknown timm model '{arch}' (MODEL.BACKBONE.NAME {name})")
     valid = available_weights(arch)
     if tag and f"{arch}.{tag}" not in valid:
         close = difflib.get_close_matches(f"{arch}.{tag}", valid, n=1, cutoff=0.5)
         hint = f"; did you mean '{close[0]}'?" if close else "."
-        raise KeyError(f"Unknown weights tag '{tag}' for {arch} (MODEL.BACKBONE.NAME {name}){hint} "
+        raise UnknownNameError(f"Unknown weights tag '{tag}' for {arch} (MODEL.BACKBONE.NAME {name}){hint} "
                        f"Available: {', '.join(valid) or '(none: timm has no pretrained weights for it)'}")
     if tag:
         return f"{arch}.{tag}"

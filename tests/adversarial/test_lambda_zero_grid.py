@@ -36,6 +36,10 @@ PAIRS = {  # SLIM trainer -> (plain trainer, random start)
 ROBUST = {"PGDATSLIM", "TRADESSLIM", "MARTSLIM"}  # they fix what they train on: ADV.TRAIN_ON is not read
 GRID = [(bn, upd, on, joint) for bn, upd, on, joint in itertools.product(
     ("train", "eval"), (False, True), ("clean+adv", "adv"), (False, True)) if not (joint and on == "adv")]
+# the fast loop (-m "not slow") keeps three corners that between them take every value; CI runs the whole grid
+FAST_CORNERS = {("train", True, "clean+adv", False), ("eval", False, "adv", False), ("eval", False, "clean+adv", True)}
+assert FAST_CORNERS <= set(GRID)
+GRID_PARAMS = [pytest.param(*c, marks=() if c in FAST_CORNERS else pytest.mark.slow) for c in GRID]
 
 
 @functools.lru_cache(maxsize=None)
@@ -98,7 +102,7 @@ def assert_same(a: dict, b: dict):
 
 
 @pytest.mark.parametrize("name", list(PAIRS))
-@pytest.mark.parametrize("bn_mode,update_bn,train_on,joint", GRID)
+@pytest.mark.parametrize("bn_mode,update_bn,train_on,joint", GRID_PARAMS)
 def test_lambda_zero_is_the_plain_trainer_bit_for_bit(samples, name, bn_mode, update_bn, train_on,
                                                       joint):
     if name in ROBUST and (train_on == "adv" or joint):

@@ -13,6 +13,7 @@ from slim_dg.adversarial.slim import SLIM, intermediate_loss
 
 from adv_testutils import (ADVERSARIES, ALL_TAPS, STD, ZeroBase, make_batch, make_model, make_pgd, make_advstyle,
                            perturb_seeded, taps_in_mode, tap_cos)
+from grid_testutils import first_fast
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,7 +275,7 @@ def _one_step_cos(adv, slim, layer, seed=11):
     return c0, c1
 
 
-@pytest.mark.parametrize("layer", [1, 2, 3])
+@pytest.mark.parametrize("layer", first_fast([1, 2, 3]))
 @pytest.mark.parametrize("kind", ["cosine", "orthogonal", "reverse"])
 def test_ill_direction_pgd(kind, layer):
     adv = make_pgd(steps=1, eps=16 / 255, random_start=1.0, step_size=1 / 255)

@@ -12,6 +12,7 @@ from slim_dg.config.defaults import get_cfg_defaults
 from slim_dg.engine import adversarial as adv_trainers
 
 from adv_testutils import MEAN, STD, make_batch, make_model, record_forwards, run_steps
+from grid_testutils import first_fast
 from trainer_testutils import without_data
 
 STEPS = 2
@@ -63,7 +64,7 @@ def test_trainers_are_wired():
 
 @pytest.mark.parametrize("balance", ["none", "grad_norm"])
 @pytest.mark.parametrize("adversary", list(PAIRS))
-@pytest.mark.parametrize("bn_mode,train_on", SETTINGS)
+@pytest.mark.parametrize("bn_mode,train_on", first_fast(SETTINGS))
 def test_lambda_zero_training_step_bit_identical(adversary, bn_mode, train_on, balance):
     plain = build(adversary, slim=False, bn_mode=bn_mode, train_on=train_on)
     slim = build(adversary, slim=True, bn_mode=bn_mode, train_on=train_on, lam=(0.0, 0.0), balance=balance)
@@ -95,7 +96,7 @@ def test_losses_keys_and_no_gradient_leak_from_inner_loop(adversary):
 
 
 @pytest.mark.parametrize("adversary", list(PAIRS))
-@pytest.mark.parametrize("bn_mode,train_on", SETTINGS)
+@pytest.mark.parametrize("bn_mode,train_on", first_fast(SETTINGS))
 def test_forward_count_per_step(adversary, bn_mode, train_on):
     counts = {}
     for slim in (False, True):
@@ -111,7 +112,7 @@ def test_forward_count_per_step(adversary, bn_mode, train_on):
         assert counts[True] == counts[False] + 1  # clean taps recomputed in the adversary's mode
 
 
-@pytest.mark.parametrize("bn_mode,train_on", SETTINGS)
+@pytest.mark.parametrize("bn_mode,train_on", first_fast(SETTINGS))
 def test_clean_and_adversarial_taps_in_the_same_mode(bn_mode, train_on):
     """Without random start PGD's first adversarial pass is at x̃ = x, so its taps must equal the
     clean taps handed to SLIM; taps from a pass in another BN mode would not."""

@@ -59,7 +59,8 @@ TINY_TREES = {
 
 
 def test_every_registered_dataset_has_a_tiny_tree():
-    missing = sorted(set(DATASET_REGISTRY.names()) - set(TINY_TREES))
+    ours = {n for n in DATASET_REGISTRY.names() if DATASET_REGISTRY.get(n).__module__.startswith("slim_dg.")}
+    missing = sorted(ours - set(TINY_TREES))  # not the datasets other tests register
     assert not missing, f"add a tiny tree of {missing} to TINY_TREES: the contract below builds and trains on it"
 
 

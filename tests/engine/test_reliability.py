@@ -205,7 +205,7 @@ BAD_INPUTS = [
     ("wrong type", ["OPTIM.MAX_EPOCH", "'ten'"], "OPTIM.MAX_EPOCH expects int", None),
     ("negative lr", ["OPTIM.LR", "-0.1"], "OPTIM.LR must be > 0", None),
     ("lambda range", ["SLIM.LAMBDA_MIN", "1.0", "SLIM.LAMBDA_MAX", "-1.0"], "must not exceed SLIM.LAMBDA_MAX", None),
-    ("negative eps", ["ADV.EPS", "-0.1"], "ADV.EPS must be >= 0", None),
+    ("negative eps", ["TRAINER.NAME", "PGD", "ADV.EPS", "-0.1"], "ADV.EPS must be >= 0", None),
     ("unknown tap", ["TRAINER.NAME", "AdvStyleSLIM", "SLIM.LAYERS", "['layer9']"], "Unknown tap 'layer9'", "ok"),
     ("unknown dataset", ["DATASET.NAME", "pacss"], "Unknown dataset 'pacss'", None),
     ("unknown trainer", ["TRAINER.NAME", "AdvStyleSLlM"], "did you mean 'AdvStyleSLIM'", None),

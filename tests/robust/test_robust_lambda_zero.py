@@ -8,6 +8,7 @@ import torch
 from slim_dg.adversarial.pgd import PGD
 from slim_dg.adversarial.slim import SLIM
 
+from grid_testutils import first_fast
 from robust_testutils import METHODS, build_trainer, make_batch, make_model
 
 
@@ -43,7 +44,7 @@ def same_state(a, b) -> bool:
 
 @pytest.mark.parametrize("balance", ["none", "grad_norm"])
 @pytest.mark.parametrize("method", sorted(METHODS))
-@pytest.mark.parametrize("bn_mode", ["train", "eval"])
+@pytest.mark.parametrize("bn_mode", first_fast(["train", "eval"]))
 def test_lambda_zero_is_the_plain_method_bit_for_bit(method, bn_mode, balance, captured):
     plain = build_trainer(method, slim=False, bn_mode=bn_mode)
     slim = build_trainer(method, slim=True, bn_mode=bn_mode, lam=(0.0, 0.0), balance=balance)
@@ -66,7 +67,7 @@ def test_lambda_zero_is_the_plain_method_bit_for_bit(method, bn_mode, balance, c
     assert any(not torch.equal(v, fresh[k]) for k, v in plain.model.state_dict().items())  # not vacuous
 
 
-@pytest.mark.parametrize("balance", ["none", "grad_norm"])
+@pytest.mark.parametrize("balance", first_fast(["none", "grad_norm"]))
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_nonzero_lambda_changes_the_adversarial_samples(method, balance, captured):
     plain = build_trainer(method, slim=False)
