@@ -13,24 +13,19 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import torch
-
 from ..adversarial.step import adversarial_losses, build_adversary_and_objective, reuses_clean_taps
 from .build import TRAINER_REGISTRY
-from .trainer import DGTrainer
+from .inner_max import InnerMaxTrainer
 
 
 @TRAINER_REGISTRY.register(name="Adversarial")
-class AdversarialTrainer(DGTrainer):
+class AdversarialTrainer(InnerMaxTrainer):
     adversary_name: ClassVar[str] = ""  # "" : from ADV.NAME
     use_slim: ClassVar[bool | None] = None  # None: from SLIM.ENABLED
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        self.adversary, self.objective = build_adversary_and_objective(cfg, self.model, self.adversary_name,
-                                                                       self.use_slim)
-        if self.scaler.is_enabled():  # float16: the inner loop scales its loss like the training step
-            self.adversary.grad_scaler = self.scaler
+        self.set_adversary(*build_adversary_and_objective(cfg, self.model, self.adversary_name, self.use_slim))
         self.train_on_clean = cfg.ADV.TRAIN_ON == "clean+adv"
         # clean taps can come from the training forward only if it runs in the adversary's BN mode
         self.reuse_clean_taps = reuses_clean_taps(self.adversary, self.train_on_clean)
@@ -39,16 +34,6 @@ class AdversarialTrainer(DGTrainer):
     def compute_losses(self, batch):
         return adversarial_losses(self.model, self.adversary, self.objective, batch["img"], batch["label"],
                                   self.train_on_clean, self.reuse_clean_taps, self.joint_forward)
-
-    def step_metrics(self):
-        # float16: inner steps left out for an overflow so far (a count on the device, no sync)
-        return {"inner_overflows": torch.as_tensor(self.adversary.overflowed_steps)} if self.scaler.is_enabled() else {}
-
-    def extra_state_dict(self) -> dict:
-        return {"objective": self.objective.state_dict()}
-
-    def load_extra_state_dict(self, state: dict) -> None:
-        self.objective.load_state_dict(state.get("objective", {}))
 
 
 @TRAINER_REGISTRY.register()

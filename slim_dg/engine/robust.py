@@ -16,8 +16,6 @@ import logging
 import os
 from typing import ClassVar
 
-import torch
-
 from ..adversarial.build import build_adversary
 from ..adversarial.pgd import pgd_attack
 from ..adversarial.robust import build_method, robust_losses
@@ -28,7 +26,7 @@ from ..utils.distributed import broadcast_buffers, is_main_process, unwrap
 from .build import TRAINER_REGISTRY
 from .checkpoint import BEST_PGD, CHECKPOINT_DIR, save_checkpoint
 from .train_loop import HookBase
-from .trainer import DGTrainer
+from .inner_max import InnerMaxTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +83,7 @@ class RobustValHook(HookBase):
         self.history = list(state.get("history", []))
 
 
-class RobustTrainer(DGTrainer):
+class RobustTrainer(InnerMaxTrainer):
     method_name: ClassVar[str] = ""
     use_slim: ClassVar[bool] = False
     adversary_name: ClassVar[str] = "pgd"  # fixed: config validation need not ask for ADV.NAME
@@ -102,12 +100,10 @@ class RobustTrainer(DGTrainer):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        self.adversary = build_adversary(self.adversary_name, cfg, self.model)
-        if self.scaler.is_enabled():  # float16: the inner loop scales its loss like the training step
-            self.adversary.grad_scaler = self.scaler
+        adversary = build_adversary(self.adversary_name, cfg, self.model)
         self.method = build_method(self.method_name, cfg)
         inner = self.method.inner
-        self.objective = SLIM.from_config(cfg, self.model.backbone, base=inner) if self.use_slim else inner
+        self.set_adversary(adversary, SLIM.from_config(cfg, self.model.backbone, base=inner) if self.use_slim else inner)
 
     def build_hooks(self):
         *hooks, writer = super().build_hooks()  # the writer stays last
@@ -119,16 +115,6 @@ class RobustTrainer(DGTrainer):
 
     def compute_losses(self, batch):
         return robust_losses(self.model, self.adversary, self.objective, self.method, batch["img"], batch["label"])
-
-    def step_metrics(self):
-        # float16: inner steps left out for an overflow so far (a count on the device, no sync)
-        return {"inner_overflows": torch.as_tensor(self.adversary.overflowed_steps)} if self.scaler.is_enabled() else {}
-
-    def extra_state_dict(self) -> dict:
-        return {"objective": self.objective.state_dict()}
-
-    def load_extra_state_dict(self, state: dict) -> None:
-        self.objective.load_state_dict(state.get("objective", {}))
 
 
 @TRAINER_REGISTRY.register()
