@@ -20,6 +20,15 @@ def write_image(path: str, value: int = 128) -> str:
     return path
 
 
+def build_split_folders(base: str, domains, splits, classes, per: int = 2) -> None:
+    """``base/<domain>/<split>/<class>/<split>_<i>.jpg``: the layout of VLCS and Dassl's Digits-DG."""
+    for d in domains:
+        for s in splits:
+            for c in classes:
+                for i in range(per):
+                    write_image(os.path.join(base, d, s, c, f"{s}_{i}.jpg"), i)
+
+
 def write_text(path: str, lines: list[str]) -> str:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from dg_fakes import PACS_DOMAINS, build_domainnet_domain, build_officehome_release, build_pacs, write_image
+from dg_fakes import PACS_DOMAINS, build_domainnet_domain, build_officehome_release, build_pacs, build_split_folders
 from test_image_folder_dataset import build_tree as build_image_folder
 from test_wilds_datasets import build_camelyon17, build_iwildcam
 
@@ -16,14 +16,6 @@ from slim_dg.data.datasets.cifar_standin import write_standin
 from slim_dg.data.datasets.digits_dg import generate_digits_dg
 from slim_dg.data.datasets.officehome import CLASSNAMES as OFFICE_CLASSES
 from slim_dg.engine import build_trainer
-
-
-def _split_folders(base, domains, splits, classes, per=2):
-    for d in domains:
-        for s in splits:
-            for c in classes:
-                for i in range(per):
-                    write_image(os.path.join(base, d, s, c, f"{s}_{i}.jpg"), i)
 
 
 def _officehome(root):
@@ -38,7 +30,7 @@ TINY_TREES = {
     "cifar100": (lambda r: write_standin(r, "cifar100", num_train=40, num_test=10, seed=0),  # 40 images: not all
                  ["DATASET.TARGET_DOMAINS", "['test']", "DATASET.ALLOW_UNSEEN_CLASSES", "True"]),  # 100 classes
     "digits_dg": (lambda r: generate_digits_dg(os.path.join(r, "digits_dg")), ["DATASET.TARGET_DOMAINS", "['texture']"]),
-    "digits_dg_dassl": (lambda r: _split_folders(os.path.join(r, "digits_dg_dassl"), ["mnist", "mnist_m", "svhn", "syn"],
+    "digits_dg_dassl": (lambda r: build_split_folders(os.path.join(r, "digits_dg_dassl"), ["mnist", "mnist_m", "svhn", "syn"],
                                                  ["train", "val"], [str(i) for i in range(10)], per=1),
                         ["DATASET.TARGET_DOMAINS", "['svhn']"]),
     "domainnet": (lambda r: [build_domainnet_domain(os.path.join(r, "domainnet"), d) for d in ("clipart", "real")],
@@ -50,7 +42,7 @@ TINY_TREES = {
     "image_folder": (lambda r: build_image_folder(r), ["DATASET.IMAGE_FOLDER", "toy", "DATASET.TARGET_DOMAINS", "['sketch']"]),
     "officehome": (_officehome, ["DATASET.TARGET_DOMAINS", "['Real_World']"]),
     "pacs": (build_pacs, ["DATASET.TARGET_DOMAINS", f"['{PACS_DOMAINS[-1]}']"]),
-    "vlcs": (lambda r: _split_folders(os.path.join(r, "VLCS"), ["CALTECH", "LABELME", "PASCAL", "SUN"],
+    "vlcs": (lambda r: build_split_folders(os.path.join(r, "VLCS"), ["CALTECH", "LABELME", "PASCAL", "SUN"],
                                       ["train", "crossval", "test"], ["bird", "car", "chair", "dog", "person"]),
              ["DATASET.TARGET_DOMAINS", "['sun']"]),
     "wilds_camelyon17": (build_camelyon17, []),  # the official split picks the domains

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 from dg_fakes import (DN_CLASSES, PACS_CLASSES, build_domainnet_domain, build_officehome_release, build_pacs,
-                      write_image)
+                      build_split_folders)
 
 from slim_dg.config import get_cfg_defaults, merge_from_file, validate_cfg
 from slim_dg.data import DATASET_REGISTRY, DatasetMissingError, build_dataset
@@ -199,17 +199,9 @@ def test_mini_domainnet_uses_splits_mini(tmp_path):
 
 
 # -- VLCS and Dassl's Digits-DG ---------------------------------------------------------------------
-def _build_split_folders(base, domains, splits, classes, per=2):
-    for d in domains:
-        for s in splits:
-            for c in classes:
-                for i in range(per):
-                    write_image(os.path.join(base, d, s, c, f"{s}_{i}.jpg"), i)
-
-
 def test_vlcs_follows_dassl_protocol(tmp_path):
     classes = ["bird", "car", "chair", "dog", "person"]
-    _build_split_folders(str(tmp_path / "VLCS"), ["CALTECH", "LABELME", "PASCAL", "SUN"],
+    build_split_folders(str(tmp_path / "VLCS"), ["CALTECH", "LABELME", "PASCAL", "SUN"],
                          ["train", "crossval", "test"], classes)
     ds = VLCS(str(tmp_path), ["caltech", "labelme"], ["sun"])
     assert ds.classnames == classes and _labels(ds.train_x) == list(range(5))
@@ -224,7 +216,7 @@ def test_vlcs_follows_dassl_protocol(tmp_path):
 
 
 def test_digits_dg_dassl_layout(tmp_path):
-    _build_split_folders(str(tmp_path / "digits_dg_dassl"), DigitsDGDassl.domains, ["train", "val"],
+    build_split_folders(str(tmp_path / "digits_dg_dassl"), DigitsDGDassl.domains, ["train", "val"],
                          [str(i) for i in range(10)], per=1)
     ds = DigitsDGDassl(str(tmp_path), ["mnist", "syn"], ["svhn"])
     assert _labels(ds.train_x) == list(range(10)) and len(ds.train_x) == 20
