@@ -29,7 +29,7 @@ REMOVED_KEYS = {
 }
 
 
-class ConfigError(InputError, ValueError):
+class ConfigError(InputError):  # InputError is a ValueError
     """A config file, key or value that cannot be used; the message says what to change."""
 
 
