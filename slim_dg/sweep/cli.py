@@ -35,11 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Leave-one-domain-out sweep: one tools/train.py run per config file, grid point, target "
                     "domain and seed, in OUT/<dataset>/<method>[/<grid point>]/<target>/seed<k>. Finished runs "
                     "are skipped, interrupted ones resumed.")
-    p.add_argument("--config-file", nargs="+", required=True, metavar="F", help="experiment YAML file(s)")
-    p.add_argument("--seeds", nargs="+", type=int, default=[1], metavar="K", help="seeds (default: 1)")
+    # Repeating a list flag adds to it (action="extend"): with argparse's default a second --grid
+    # silently replaced the first, so "--grid A=1 --grid B=2" swept over B alone.
+    p.add_argument("--config-file", nargs="+", action="extend", required=True, metavar="F", help="experiment YAML file(s)")
+    p.add_argument("--seeds", nargs="+", action="extend", type=int, metavar="K", help="seeds (default: 1)")
     p.add_argument("--output-dir", required=True, metavar="OUT", help="root of the sweep's run directories")
-    p.add_argument("--targets", nargs="+", metavar="D", help="only these target domains (default: every domain)")
-    p.add_argument("--grid", nargs="+", default=[], metavar="KEY=V1,V2",
+    p.add_argument("--targets", nargs="+", action="extend", metavar="D", help="only these target domains (default: every domain)")
+    p.add_argument("--grid", nargs="+", action="extend", default=[], metavar="KEY=V1,V2",
                    help="config overrides to sweep over (product of all), e.g. SLIM.LOSS=cosine,orthogonal,reverse")
     p.add_argument("--opts", nargs="*", default=[], metavar="KEY VALUE",
                    help="fixed config overrides for every run, e.g. --opts MODEL.BACKBONE.NAME resnet50 "
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(None)
     try:
         load_plugins(args.plugin)
-        seeds = list(dict.fromkeys(args.seeds))
+        seeds = list(dict.fromkeys(args.seeds or [1]))
         runs = expand_runs(args.config_file, seeds, args.output_dir, args.targets, args.grid, args.opts, args.plugin)
         planned = plan(runs)
     except InputError as e:  # bad input: nothing has run

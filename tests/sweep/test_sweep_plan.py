@@ -124,3 +124,14 @@ def test_bad_input_fails_before_anything_runs(tmp_path, fake_train, capsys, extr
     assert message in capsys.readouterr().err
     assert not os.path.exists(out)
 
+
+
+def test_repeated_list_flags_add_up(tmp_path, capsys):
+    # "--grid A --grid B" is the product of both (a second flag used to replace the first)
+    out = str(tmp_path / "out")
+    assert main(["--config-file", SLIM, "--seeds", "1", "--seeds", "2", "--targets", "texture", "--output-dir", out,
+                 "--grid", "SLIM.LAMBDA_MIN=-10.0", "--grid", "SLIM.LAMBDA_MAX=10.0,5.0", "--dry-run"]) == 0
+    listing = capsys.readouterr().out
+    assert "4 runs: 0 done, 4 to run" in listing
+    point = os.path.join(out, "digits_dg", "advstyle_slim", "SLIM.LAMBDA_MIN=-10.0,SLIM.LAMBDA_MAX=5.0", "texture")
+    assert os.path.join(point, "seed1") in listing and os.path.join(point, "seed2") in listing
