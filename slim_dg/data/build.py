@@ -28,7 +28,7 @@ from ..utils.phases import phase
 from .class_sets import check_class_sets
 from .datasets.base import Datum, DGDataset
 from .samplers import ShardSampler, build_train_sampler
-from .transforms import BatchNormalize, build_transform
+from .transforms import BatchNormalize, build_transform, split_resize
 from .verify_images import verify_images
 
 DATASET_REGISTRY = Registry("Dataset", config_key="DATASET.NAME")
@@ -218,20 +218,31 @@ def cache_budget() -> int:
     return (memory_available() or 0) // 4 // get_local_world_size()
 
 
-def cache_evaluation_sets(cfg, sizes: list[int]) -> bool:
-    """Whether the evaluation images (``sizes``: how many per set) are kept decoded after their resize.
-    ``DATALOADER.CACHE`` True: always; False: never; auto: when ``INPUT.SIZE`` uint8 images of them all
-    fit ``cache_budget()``. The decision and the numbers are logged."""
+def cache_plan(cfg, num_train: int | None, num_eval: int) -> tuple[bool, bool]:
+    """Whether the training and the evaluation images are kept decoded, each after its resize.
+    ``DATALOADER.CACHE`` True: both; False: neither; auto: the evaluation images when ``num_eval``
+    uint8 images of ``INPUT.SIZE`` fit ``cache_budget()``, and the training images too when all fit.
+    ``num_train`` is None when the training pipeline starts with a random crop: its input is the
+    full decoded image, whose size is not known before decoding, so auto leaves it out. The decision
+    and the numbers are logged."""
     mode = cfg.DATALOADER.CACHE
     if mode != "auto":
-        return bool(mode)
+        return bool(mode), bool(mode)
     h, w = cfg.INPUT.SIZE
-    need, budget = sum(sizes) * 3 * h * w, cache_budget()
-    fits = need <= budget
+    image, budget = 3 * h * w, cache_budget()
+    eval_fits = num_eval * image <= budget
     logger.info("DATALOADER.CACHE auto: the %d evaluation images need %.1f MB decoded at %dx%d, the budget is "
-                "%.1f MB (a quarter of the available memory): %s", sum(sizes), need / 2 ** 20, h, w, budget / 2 ** 20,
-                "decoded once and kept" if fits else "decoded at every evaluation")
-    return fits
+                "%.1f MB (a quarter of the available memory): %s", num_eval, num_eval * image / 2 ** 20, h, w,
+                budget / 2 ** 20, "decoded once and kept" if eval_fits else "decoded at every evaluation")
+    if num_train is None:
+        logger.info("DATALOADER.CACHE auto: the training images are cropped at random from the full image "
+                    "(random_resized_crop): decoded at every epoch (DATALOADER.CACHE True keeps them whole)")
+        return False, eval_fits
+    train_fits = eval_fits and (num_eval + num_train) * image <= budget
+    logger.info("DATALOADER.CACHE auto: the %d training images need %.1f MB more after their resize: %s",
+                num_train, num_train * image / 2 ** 20,
+                "decoded once and kept (augmented at every step)" if train_fits else "decoded at every epoch")
+    return train_fits, eval_fits
 
 
 def normalizes_on_device(cfg) -> bool:
@@ -248,9 +259,11 @@ def _loader(cfg, data: list[Datum], transform, dataset: DGDataset, batch_size: i
     skip_bad = cfg.DATALOADER.ON_BAD_IMAGE == "skip"
     decoded = None
     if cache:
-        decoded = DecodedImages(data, threads=min(8, available_cpus()), transform=None if train else transform)
-        if not train:
-            transform, workers = v2.Identity(), 0
+        if train:  # kept after the resize (when the pipeline starts with one), augmented at every step
+            stored, transform = split_resize(transform)
+        else:  # kept after the whole (deterministic) pipeline: nothing is left for workers to do
+            stored, transform, workers = transform, v2.Identity(), 0
+        decoded = DecodedImages(data, threads=min(8, available_cpus()), transform=stored)
         if decoded.errors and not skip_bad:  # fail now, naming the file, as reading it would
             DatumDataset(data, transform, dataset.domains, cache=decoded)[min(decoded.errors)]
     cache = decoded
@@ -291,12 +304,13 @@ def build_data_loaders(cfg, dataset: DGDataset) -> tuple[DataLoader, dict[str, D
         raise ValueError(f"DATALOADER.TRAIN_X.BATCH_SIZE ({per}) is larger than the training set "
                          f"({len(dataset.train_x)} images of {', '.join(dataset.source_domains)}); lower it")
     sampler = build_train_sampler(cfg, dataset.train_x, bs, world, get_rank())
-    train = _loader(cfg, dataset.train_x, train_tf, dataset, bs, sampler, train=True,
-                    cache=cfg.DATALOADER.CACHE is True)  # auto: evaluation sets only
+    resized_first = split_resize(train_tf)[0] is not None
+    cache_train, cache_eval = cache_plan(cfg, len(dataset.train_x) if resized_first else None,
+                                         sum(len(v) for v in (*dataset.val.values(), *dataset.test.values())))
+    train = _loader(cfg, dataset.train_x, train_tf, dataset, bs, sampler, train=True, cache=cache_train)
     test_bs = cfg.DATALOADER.TEST.BATCH_SIZE
-    cache = cache_evaluation_sets(cfg, [len(v) for v in (*dataset.val.values(), *dataset.test.values())])
-    val = {d: _loader(cfg, data, test_tf, dataset, test_bs, cache=cache) for d, data in dataset.val.items()}
-    test = {d: _loader(cfg, data, test_tf, dataset, test_bs, cache=cache) for d, data in dataset.test.items()}
+    val = {d: _loader(cfg, data, test_tf, dataset, test_bs, cache=cache_eval) for d, data in dataset.val.items()}
+    test = {d: _loader(cfg, data, test_tf, dataset, test_bs, cache=cache_eval) for d, data in dataset.test.items()}
     caches = [ld.dataset.cache for ld in (train, *val.values(), *test.values()) if ld.dataset.cache is not None]
     if caches:
         logger.info("DATALOADER.CACHE: %d decoded images in memory (%.1f MB)", sum(len(c.shapes) for c in caches),

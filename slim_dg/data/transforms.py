@@ -46,6 +46,16 @@ def build_transform(cfg, is_train: bool, normalize: bool = True) -> v2.Compose:
     return v2.Compose(ops)
 
 
+def split_resize(pipeline: v2.Compose) -> tuple[v2.Resize | None, v2.Compose]:
+    """``(the leading Resize, the rest)`` of a ``build_transform`` pipeline, or ``(None, pipeline)``
+    when it starts with a random op (``random_resized_crop``). A Resize draws no random numbers, so
+    its output can be computed once and kept (``DATALOADER.CACHE``) with identical results."""
+    ops = list(pipeline.transforms)
+    if ops and type(ops[0]) is v2.Resize:
+        return ops[0], v2.Compose(ops[1:])
+    return None, pipeline
+
+
 class BatchNormalize:
     """uint8 images (any leading dims, e.g. a batch) to float32 in [0, 1], then ``(x - mean) / std``:
     the last two steps of ``build_transform`` applied once to a whole batch."""

@@ -164,7 +164,11 @@ def test_cache_auto_keeps_evaluation_images_when_they_fit_the_budget(digits_root
     assert get_cfg_defaults().DATALOADER.CACHE == "auto"
     with caplog.at_level("INFO", logger="slim_dg.data.build"):
         train, val, test = build_data_loaders(cfg, build_dataset(cfg))
-    assert train.dataset.cache is None  # auto: the training images are decoded (and augmented) in each step
+    # the training images too, after their resize (augmented at every step)
+    assert (train.dataset.cache is not None) == cached
+    if cached:
+        assert train.dataset.cache.nbytes == len(train.dataset) * 3 * 32 * 32
+        assert "training images need" in caplog.text and "decoded once and kept (augmented" in caplog.text
     for loader in (*val.values(), *test.values()):
         assert (loader.dataset.cache is not None) == cached
         if cached:  # stored after the resize: INPUT.SIZE, nothing left for workers to do
@@ -175,6 +179,27 @@ def test_cache_auto_keeps_evaluation_images_when_they_fit_the_budget(digits_root
     _, off_val, off_test = build_data_loaders(off, build_dataset(off))
     _assert_same_batches(list(off_test["texture"]), list(test["texture"]))
     _assert_same_batches(list(off_val["mono"]), list(val["mono"]))
+
+
+@pytest.mark.parametrize("transforms", ["['random_translation', 'random_flip']", "['random_crop', 'color_jitter']"])
+def test_training_cache_after_the_resize_gives_identical_batches(digits_root, transforms):
+    # 24 px: the resize really changes the 32 px images, so caching after it must equal resizing each time
+    opts = ("INPUT.SIZE", "(24, 24)", "INPUT.TRANSFORMS", transforms)
+    off_cfg = _cfg(digits_root, "DATALOADER.CACHE", "False", *opts)
+    on_cfg = _cfg(digits_root, "DATALOADER.CACHE", "auto", *opts)
+    off = build_data_loaders(off_cfg, build_dataset(off_cfg))[0]
+    on = build_data_loaders(on_cfg, build_dataset(on_cfg))[0]
+    assert off.dataset.cache is None and on.dataset.cache.nbytes == len(on.dataset) * 3 * 24 * 24
+    for epoch, start in ((0, 0), (3, 7)):
+        _assert_same_batches(_batches(off, epoch, start, 3), _batches(on, epoch, start, 3))
+
+
+def test_cache_auto_leaves_random_resized_crop_inputs_undecoded(digits_root, caplog):
+    cfg = _cfg(digits_root, "DATALOADER.CACHE", "auto", "INPUT.TRANSFORMS", "['random_resized_crop']")
+    with caplog.at_level("INFO", logger="slim_dg.data.build"):
+        train, val, _ = build_data_loaders(cfg, build_dataset(cfg))
+    assert train.dataset.cache is None and all(ld.dataset.cache is not None for ld in val.values())
+    assert "random_resized_crop" in caplog.text
 
 
 def test_cache_takes_true_false_or_auto():
