@@ -39,9 +39,11 @@ _C.DATALOADER = CN()
 # for the whole run and get page-locked memory when training on a GPU.
 _C.DATALOADER.NUM_WORKERS = -1
 _C.DATALOADER.PREFETCH_FACTOR = 2  # batches each worker prepares ahead
-# keep decoded images (uint8) in memory, decoded once up front and shared by the workers; evaluation
-# images are kept after their resize (INPUT.SIZE). True: every image (digits_dg: 5 MB); auto: the
-# evaluation images, when they fit a quarter of the available memory (the log says); False: none
+# keep decoded images (uint8) in memory, decoded once up front and shared by the workers, each after
+# its resize (INPUT.SIZE; training images before a random_resized_crop are kept whole). True: every
+# image (digits_dg: 5 MB); auto: the evaluation images when they fit a quarter of the available
+# memory, and the training images too when all fit and their pipeline starts with the resize (the
+# log says); False: none
 _C.DATALOADER.CACHE = "auto"
 _C.DATALOADER.ON_BAD_IMAGE = "fail"  # fail: stop naming the file | skip: leave it out, count it in results.json
 # decode every listed image once before training and report all unreadable ones at once (with
