@@ -52,7 +52,7 @@ def split_resize(pipeline: v2.Compose) -> tuple[v2.Resize | None, v2.Compose]:
     its output can be computed once and kept (``DATALOADER.CACHE``) with identical results."""
     ops = list(pipeline.transforms)
     if ops and type(ops[0]) is v2.Resize:
-        return ops[0], v2.Compose(ops[1:])
+        return ops[0], v2.Compose(ops[1:]) if len(ops) > 1 else v2.Identity()  # Compose refuses no ops
     return None, pipeline
 
 

@@ -181,7 +181,8 @@ def test_cache_auto_keeps_evaluation_images_when_they_fit_the_budget(digits_root
     _assert_same_batches(list(off_val["mono"]), list(val["mono"]))
 
 
-@pytest.mark.parametrize("transforms", ["['random_translation', 'random_flip']", "['random_crop', 'color_jitter']"])
+@pytest.mark.parametrize("transforms", ["['random_translation', 'random_flip']", "['random_crop', 'color_jitter']",
+                                        "[]"])  # no augmentation: the resize is the whole pipeline
 def test_training_cache_after_the_resize_gives_identical_batches(digits_root, transforms):
     # 24 px: the resize really changes the 32 px images, so caching after it must equal resizing each time
     opts = ("INPUT.SIZE", "(24, 24)", "INPUT.TRANSFORMS", transforms)
