@@ -80,7 +80,7 @@ class DecodedImages:
     ``__getitem__`` would instead live in each worker: one copy per worker, each decoding its own,
     rebuilt whenever non-persistent workers restart. Decoding runs in threads: both decoders
     release the GIL. An unreadable image is stored as missing and raises (or is skipped) when read.
-    ``transform``: a deterministic one (evaluation's resize) applied once, before storing.
+    ``transform``: a deterministic one (the resize; evaluation's whole pipeline) applied once, before storing.
     """
 
     def __init__(self, data: list[Datum], threads: int = 1, transform=None):

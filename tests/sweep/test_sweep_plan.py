@@ -125,7 +125,6 @@ def test_bad_input_fails_before_anything_runs(tmp_path, fake_train, capsys, extr
     assert not os.path.exists(out)
 
 
-
 def test_repeated_list_flags_add_up(tmp_path, capsys):
     # "--grid A --grid B" is the product of both (a second flag used to replace the first)
     out = str(tmp_path / "out")
