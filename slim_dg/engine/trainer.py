@@ -209,11 +209,19 @@ class DGTrainer(TrainerBase):
         """The model and input memory format evaluation runs in. On the CPU, a channels-last copy:
         oneDNN's convolutions are faster on channels-last weights and inputs (measured: ResNet-18 at
         64 px, 1.81 -> 1.55 ms an image, the same logits), and a copy leaves the training model's
-        layout, and so its training steps, as they are. A compiled model is used as it is."""
+        layout, and so its training steps, as they are. The copy is made once and its tensors are
+        overwritten in place at every evaluation (a ResNet-18: about 5 ms, against 20-40 ms and a
+        model's worth of fresh memory for a new copy each time). A compiled model is used as it is."""
         if (self.device.type != "cpu" or self.memory_format != torch.contiguous_format
                 or self.cfg.TRAIN.COMPILE):
             return model, self.memory_format
-        return copy.deepcopy(model).to(memory_format=torch.channels_last), torch.channels_last
+        held = getattr(self, "_evaluation_copy", None)
+        if held is None or held[0] is not model or not _copy_into(model, held[1]):
+            evaluation_model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+            for p in evaluation_model.parameters():
+                p.grad = None  # the training model's gradients are of no use there
+            self._evaluation_copy = (model, evaluation_model)
+        return self._evaluation_copy[1], torch.channels_last
 
     # -- checkpoint state (plain types and tensors only: loadable with weights_only=True) ------
     def resume_point(self) -> tuple[int, int]:
@@ -301,3 +309,18 @@ class DGTrainer(TrainerBase):
         return {}
 
     def load_extra_state_dict(self, state: dict) -> None: ...
+
+
+def _copy_into(model: torch.nn.Module, copy_of_model: torch.nn.Module) -> bool:
+    """Overwrite ``copy_of_model``'s parameters and buffers (persistent or not) with ``model``'s, in
+    place and in the copy's memory layout. False, copying nothing, where the two no longer match
+    (a method replaced a module or a buffer): the caller then makes a new copy."""
+    src = [*model.named_parameters(), *model.named_buffers()]
+    dst = [*copy_of_model.named_parameters(), *copy_of_model.named_buffers()]
+    if len(src) != len(dst) or any(n != m or a.shape != b.shape or a.dtype != b.dtype
+                                   for (n, a), (m, b) in zip(src, dst)):
+        return False
+    with torch.no_grad():
+        for (_, a), (_, b) in zip(src, dst):
+            b.copy_(a)
+    return True
