@@ -11,7 +11,6 @@ wrapper lets the model's attributes through, so ``self.model.backbone`` works ei
 from __future__ import annotations
 
 import contextlib
-import copy
 import itertools
 import logging
 import time
@@ -22,6 +21,7 @@ from ..config.hashing import config_hash
 from ..data import build as data_build
 from ..evaluation import evaluate_domains
 from .. import modeling
+from ..modeling import cpu_layout
 from ..utils.distributed import (DistributedDataParallel, all_gather_object, all_processes, broadcast_buffers,
                                  get_rank, get_world_size, is_distributed, local_cuda_index, unwrap)
 from ..utils.seed import set_seed
@@ -67,6 +67,7 @@ class DGTrainer(TrainerBase):
         self.memory_format = torch.channels_last if cfg.TRAIN.CHANNELS_LAST else torch.contiguous_format
         self.build_data_loaders()
         model = self.build_model().to(self.device, memory_format=self.memory_format)
+        early_channels_last = self.use_cpu_layout(model)
         if cfg.TRAIN.COMPILE:
             model.compile()  # in place: the state dict keeps its keys
         self.optimizer = self.build_optimizer(model)
@@ -77,8 +78,10 @@ class DGTrainer(TrainerBase):
             model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda"
                                             else None)
         self.model = model
-        logger.info("Device %s%s%s%s%s", self.device, f", AMP {cfg.TRAIN.AMP_DTYPE}" if self.amp_dtype else "",
-                    ", channels_last" if cfg.TRAIN.CHANNELS_LAST else "", ", compiled" if cfg.TRAIN.COMPILE else "",
+        logger.info("Device %s%s%s%s%s%s", self.device, f", AMP {cfg.TRAIN.AMP_DTYPE}" if self.amp_dtype else "",
+                    ", channels_last" if cfg.TRAIN.CHANNELS_LAST else "",
+                    f", activations channels-last through {early_channels_last}" if early_channels_last else "",
+                    ", compiled" if cfg.TRAIN.COMPILE else "",
                     f", DDP over {get_world_size()} processes" if is_distributed() else "")
         self.iters_per_epoch = len(self.train_loader)
         if cfg.TRAIN.MAX_ITERS_PER_EPOCH > 0:
@@ -101,6 +104,16 @@ class DGTrainer(TrainerBase):
     def build_model(self) -> torch.nn.Module:
         """The classifier (``__init__`` moves it to the device and memory format, then compiles it)."""
         return modeling.build_model(self.cfg, self.dataset.num_classes)
+
+    def use_cpu_layout(self, model: torch.nn.Module) -> str | None:
+        """``TRAIN.CPU_EARLY_CHANNELS_LAST``: on the CPU, the early stages' activations channels-last
+        (``modeling.cpu_layout``). Returns the last such stage's name, or None."""
+        cfg = self.cfg
+        backbone = getattr(model, "backbone", None)
+        if (self.device.type != "cpu" or not cfg.TRAIN.CPU_EARLY_CHANNELS_LAST or cfg.TRAIN.CHANNELS_LAST
+                or cfg.TRAIN.COMPILE or not isinstance(backbone, modeling.TimmBackbone)):
+            return None
+        return cpu_layout.use_early_channels_last(backbone, cfg.INPUT.SIZE)
 
     def build_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         return optim.build_optimizer(self.cfg, model.parameters())
@@ -200,28 +213,9 @@ class DGTrainer(TrainerBase):
         self.check_finite()
         model = unwrap(self.model)  # DDP's own forward would sync buffers: a collective per batch
         broadcast_buffers(model, self.device)  # every process evaluates rank 0's BN statistics
-        model, memory_format = self.evaluation_layout(model)
-        kw = {"amp_dtype": self.amp_dtype, "memory_format": memory_format}
+        kw = {"amp_dtype": self.amp_dtype, "memory_format": self.memory_format}
         return {"target": evaluate_domains(model, self.test_loaders, self.device, **kw),
                 "source_val": evaluate_domains(model, self.val_loaders, self.device, **kw)}
-
-    def evaluation_layout(self, model: torch.nn.Module) -> tuple[torch.nn.Module, torch.memory_format]:
-        """The model and input memory format evaluation runs in. On the CPU, a channels-last copy:
-        oneDNN's convolutions are faster on channels-last weights and inputs (measured: ResNet-18 at
-        64 px, 1.81 -> 1.55 ms an image, the same logits), and a copy leaves the training model's
-        layout, and so its training steps, as they are. The copy is made once and its tensors are
-        overwritten in place at every evaluation (a ResNet-18: about 5 ms, against 20-40 ms and a
-        model's worth of fresh memory for a new copy each time). A compiled model is used as it is."""
-        if (self.device.type != "cpu" or self.memory_format != torch.contiguous_format
-                or self.cfg.TRAIN.COMPILE):
-            return model, self.memory_format
-        held = getattr(self, "_evaluation_copy", None)
-        if held is None or held[0] is not model or not _copy_into(model, held[1]):
-            evaluation_model = copy.deepcopy(model).to(memory_format=torch.channels_last)
-            for p in evaluation_model.parameters():
-                p.grad = None  # the training model's gradients are of no use there
-            self._evaluation_copy = (model, evaluation_model)
-        return self._evaluation_copy[1], torch.channels_last
 
     # -- checkpoint state (plain types and tensors only: loadable with weights_only=True) ------
     def resume_point(self) -> tuple[int, int]:
@@ -309,18 +303,3 @@ class DGTrainer(TrainerBase):
         return {}
 
     def load_extra_state_dict(self, state: dict) -> None: ...
-
-
-def _copy_into(model: torch.nn.Module, copy_of_model: torch.nn.Module) -> bool:
-    """Overwrite ``copy_of_model``'s parameters and buffers (persistent or not) with ``model``'s, in
-    place and in the copy's memory layout. False, copying nothing, where the two no longer match
-    (a method replaced a module or a buffer): the caller then makes a new copy."""
-    src = [*model.named_parameters(), *model.named_buffers()]
-    dst = [*copy_of_model.named_parameters(), *copy_of_model.named_buffers()]
-    if len(src) != len(dst) or any(n != m or a.shape != b.shape or a.dtype != b.dtype
-                                   for (n, a), (m, b) in zip(src, dst)):
-        return False
-    with torch.no_grad():
-        for (_, a), (_, b) in zip(src, dst):
-            b.copy_(a)
-    return True

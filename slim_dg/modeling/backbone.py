@@ -30,6 +30,7 @@ class TimmBackbone(nn.Module):
         self.feature_info: list[dict] = [dict(f) for f in model.feature_info]
         self.tap_names: list[str] = [f["module"] for f in self.feature_info]
         self.out_features: int = model.num_features
+        self.input_memory_format: torch.memory_format | None = None  # see cpu_layout: None leaves inputs as they come
 
     @property
     def num_taps(self) -> int:
@@ -50,6 +51,8 @@ class TimmBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor, taps: Sequence[int] | None = None):
         """Pooled features, and with ``taps`` (sorted tap indices) also ``{index: tensor}``."""
+        if self.input_memory_format is not None:
+            x = x.contiguous(memory_format=self.input_memory_format)
         if taps is None:
             return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
         # timm's final features here equal forward_features' (tests/modeling check it per family)
