@@ -39,7 +39,7 @@ def check_loss_and_range(loss: str, lambda_min: float, lambda_max: float) -> Non
 def intermediate_loss(h_adv: torch.Tensor, h_clean: torch.Tensor, kind: str) -> torch.Tensor:
     """Batch mean of the per-sample L_ILL on flattened features. Every form has zero gradient at
     ``h_adv == h_clean`` (the cosine is maximal there), hence the need for a random start."""
-    cos = F.cosine_similarity(h_adv.flatten(1), h_clean.flatten(1), dim=1)
+    cos = F.cosine_similarity(flat_view(h_adv), flat_view(h_clean), dim=1)
     if kind == "cosine":
         return -cos.mean()  # λ > 0 pushes the tap's features away from the clean ones
     if kind == "orthogonal":
@@ -47,6 +47,17 @@ def intermediate_loss(h_adv: torch.Tensor, h_clean: torch.Tensor, kind: str) -> 
     if kind == "reverse":
         return cos.mean()  # λ > 0 pulls them back to the clean ones (relaxes that depth)
     raise ValueError(f"Unknown SLIM.LOSS '{kind}'. Available: {', '.join(ILL_LOSSES)}")
+
+
+def flat_view(h: torch.Tensor) -> torch.Tensor:
+    """``h.flatten(1)`` in memory order: a view, without the copy ``flatten`` makes of channels-last maps
+    (the CPU's early stages, ``modeling.cpu_layout``). The cosine does not depend on the order of the
+    elements, and through a copy the gradient would reach the network in another layout than its own:
+    summed there with the output loss's, a zero gradient (λ = 0) would then change how later reductions
+    are ordered, and λ = 0 would no longer be the plain step bit for bit."""
+    if h.dim() == 4 and not h.is_contiguous() and h.is_contiguous(memory_format=torch.channels_last):
+        return h.permute(0, 2, 3, 1).flatten(1)
+    return h.flatten(1)
 
 
 def per_sample_norm(grads: Sequence[torch.Tensor]) -> torch.Tensor:
