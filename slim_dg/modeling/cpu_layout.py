@@ -8,8 +8,9 @@ Measured on 2 cores, a ResNet-18 training step relative to all contiguous, paire
 process (machine drift hits both alike): at 64 px, batch 32, channels-last through layer2 (8x8 maps)
 0.91, through layer3 (4x4) 0.92, through layer4 (2x2) 1.02, model and batches channels-last
 (``TRAIN.CHANNELS_LAST``) 1.00; at 224 px, batch 16, through layer2-layer4 0.88-0.90; the CIFAR
-ResNet-18 at 32 px, batch 64, through layer3 (8x8) 0.91. Evaluation at 64 px: 1.64 -> 1.39 ms an image. Hence the rule: channels-last while a stage's output maps are at
-least ``MIN_MAP_SIDE`` on each side.
+ResNet-18 at 32 px, batch 64, through layer3 (8x8) 0.91. Evaluation at 64 px: 1.64 -> 1.39 ms an
+image. Hence the rule: channels-last while a stage's output maps are at least ``MIN_MAP_SIDE`` on
+each side.
 
 A layout changes where values sit in memory, not the arithmetic: evaluation logits are bit-identical;
 a training step's batch-norm statistics and weight gradients are reduced in another order (within
